@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type ConfigOverrides } from '../server/config.js';
+import { prepareStateDir, startDaemon } from '../server/daemon.js';
+import { createLogger } from '../server/logger.js';
+import { VERSION } from '../server/version.js';
+import { UserError, UserStore, randomPassword } from '../store/users.js';
+import { ALL_GROUPS, isPermission } from '../store/permissions.js';
+import path from 'node:path';
+
+const USAGE = `usage:
+  hyved [serve] [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
+  hyved user add NAME [--admin] [--perm PERM ...] [--group GID --perm PERM ...] [--password-stdin]
+  hyved user del NAME
+  hyved user passwd NAME [--password-stdin]
+  hyved user list
+  (user commands take --config and --state-dir too)
+  hyved --version`;
+
+const options = {
+  config: { type: 'string' },
+  listen: { type: 'string' },
+  'state-dir': { type: 'string' },
+  admin: { type: 'boolean' },
+  group: { type: 'string', multiple: true },
+  perm: { type: 'string', multiple: true },
+  'password-stdin': { type: 'boolean' },
+  version: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function main(): Promise<number> {
+  const parsed = parseArgs({ options, allowPositionals: true, tokens: true });
+  const { values, positionals } = parsed;
+  if (values.help) return print(USAGE, 0);
+  if (values.version) return print(VERSION, 0);
+  const overrides: ConfigOverrides = { config: values.config, listen: values.listen, stateDir: values['state-dir'] };
+  const [command = 'serve', sub, name, ...rest] = positionals;
+  if (rest.length) return print(`unexpected arguments: ${rest.join(' ')}\n${USAGE}`, 2);
+  if (command === 'serve') return serve(overrides);
+  if (command === 'user') return user(sub, name, overrides, parsed.tokens ?? [], values);
+  return print(`unknown command '${command}'\n${USAGE}`, 2);
+}
+
+async function serve(overrides: ConfigOverrides): Promise<number> {
+  const config = loadConfig(overrides);
+  await prepareStateDir(config.state_dir);
+  const log = createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
+  const daemon = await startDaemon(config, log);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: draining requests and exiting; VMs keep running`);
+    daemon.stop().then(
+      () => log.end(() => process.exit(0)),
+      (err) => {
+        log.error(`shutdown failed: ${(err as Error).stack}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    log.reopen();
+    log.info('SIGHUP: log file reopened');
+  });
+  process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
+  return new Promise<number>(() => {});
+}
+
+type Token = NonNullable<ReturnType<typeof parseArgs>['tokens']>[number];
+
+/** --perm before any --group grants everywhere; after --group GID it grants on that group. */
+function grantsFrom(tokens: Token[]): Record<string, string[]> {
+  const perms: Record<string, string[]> = {};
+  let group = ALL_GROUPS;
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    if (t.name === 'group') group = t.value ?? '';
+    if (t.name === 'perm') {
+      const p = t.value ?? '';
+      if (!isPermission(p)) throw new UserError(`unknown permission '${p}'`);
+      (perms[group] ??= []).push(p);
+    }
+  }
+  return perms;
+}
+
+async function readPassword(fromStdin: boolean | undefined): Promise<{ password: string; generated: boolean }> {
+  if (!fromStdin) return { password: randomPassword(), generated: true };
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return { password: Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, ''), generated: false };
+}
+
+async function user(
+  sub: string | undefined,
+  name: string | undefined,
+  overrides: ConfigOverrides,
+  tokens: Token[],
+  values: { admin?: boolean; 'password-stdin'?: boolean },
+): Promise<number> {
+  const config = loadConfig(overrides);
+  const store = new UserStore(config.state_dir);
+  await store.refresh();
+  if (sub === 'list') {
+    for (const u of store.list()) {
+      const grants = Object.entries(u.perms).map(([g, p]) => `${g === ALL_GROUPS ? 'everywhere' : g}: ${p.join(',')}`);
+      process.stdout.write(`${u.username}${u.admin ? ' (admin)' : ''}${grants.length ? '  ' + grants.join('; ') : ''}\n`);
+    }
+    return 0;
+  }
+  if (!name) return print(`user ${sub ?? ''}: NAME is required\n${USAGE}`, 2);
+  if (sub === 'add') {
+    const { password, generated } = await readPassword(values['password-stdin']);
+    await store.add(name, password, { admin: Boolean(values.admin), perms: grantsFrom(tokens) });
+    return print(`added user ${name}${generated ? ` with password: ${password}` : ''}`, 0);
+  }
+  if (sub === 'del') {
+    await store.remove(name);
+    return print(`removed user ${name}`, 0);
+  }
+  if (sub === 'passwd') {
+    const { password, generated } = await readPassword(values['password-stdin']);
+    await store.setPassword(name, password);
+    return print(`password of ${name} changed${generated ? ` to: ${password}` : ''}`, 0);
+  }
+  return print(`unknown user command '${sub ?? ''}'\n${USAGE}`, 2);
+}
+
+function print(text: string, code: number): number {
+  (code === 0 ? process.stdout : process.stderr).write(text + '\n');
+  return code;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    if (err instanceof ConfigError || err instanceof UserError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`hyved: ${(err as Error).message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`hyved: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

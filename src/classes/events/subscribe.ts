@@ -1,0 +1,19 @@
+import { defineAction } from '../../server/action.js';
+import { notAcceptable } from '../../server/errors.js';
+
+type Args = string[] | { events: string[]; since?: number };
+
+export default defineAction<Args>({
+  namespace: 'events',
+  name: 'subscribe',
+  permission: null,
+  handler(args, { services, connection }) {
+    if (!connection) throw notAcceptable('events need a WebSocket connection; the REST shim cannot push them');
+    const types = Array.isArray(args) ? args : args.events;
+    const since = Array.isArray(args) ? undefined : args.since;
+    const { result, activate } = services.events.subscribe(connection.subscriber, types, since);
+    // Replayed events follow the reply, so the client learns about a gap before it sees them.
+    setImmediate(activate);
+    return result;
+  },
+});

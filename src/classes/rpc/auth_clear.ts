@@ -1,0 +1,16 @@
+import { defineAction } from '../../server/action.js';
+
+// sysadm sends no reply here; hyved does, so that every request has exactly one reply and a
+// client awaiting it by id never hangs. sysadm clients ignore the extra frame.
+export default defineAction({
+  namespace: 'rpc',
+  name: 'auth_clear',
+  permission: null,
+  anonymous: true,
+  handler(_args, { services, connection }) {
+    const token = connection?.token;
+    if (token) services.auth.sessions.end(token);
+    connection?.signOut();
+    return { cleared: Boolean(token) };
+  },
+});

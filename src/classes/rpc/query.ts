@@ -1,0 +1,8 @@
+import { defineAction } from '../../server/action.js';
+
+export default defineAction({
+  namespace: 'rpc',
+  name: 'query',
+  permission: null,
+  handler: (_args, { services, user }) => services.router.access(user!),
+});

@@ -1,0 +1,70 @@
+import type { UserStore, UserRecord } from '../store/users.js';
+import { Blacklist, type BlacklistPolicy } from './blacklist.js';
+import { Sessions } from './sessions.js';
+import { RpcError, forbidden, unauthorized } from './errors.js';
+
+export interface Login { user: UserRecord; token: string }
+
+/** Passwords, tokens and the address blacklist in one place, so every transport checks them alike. */
+export class Authenticator {
+  readonly sessions: Sessions;
+  private readonly blacklist: Blacklist;
+
+  constructor(private readonly users: UserStore, tokenTimeoutS: number, policy: BlacklistPolicy) {
+    this.sessions = new Sessions(tokenTimeoutS * 1000);
+    this.blacklist = new Blacklist(policy);
+  }
+
+  get tokenSeconds(): number {
+    return Math.round(this.sessions.timeoutMs / 1000);
+  }
+
+  /** Blocked addresses are refused before any password is looked at. */
+  checkAddress(addr: string): void {
+    if (this.blacklist.isBlocked(addr)) throw forbidden('address blocked after repeated authentication failures');
+  }
+
+  async password(username: string, password: string, addr: string): Promise<UserRecord> {
+    this.checkAddress(addr);
+    const user = await this.users.verify(username, password);
+    if (!user) throw this.failure(addr, 'bad username or password');
+    this.blacklist.succeed(addr);
+    return user;
+  }
+
+  async login(username: string, password: string, addr: string): Promise<Login> {
+    const user = await this.password(username, password, addr);
+    return { user, token: this.sessions.create(user.username) };
+  }
+
+  /** A live token's user (and its idle clock restarted); unknown tokens count as failures. */
+  async token(token: string, addr: string): Promise<UserRecord> {
+    this.checkAddress(addr);
+    const username = this.sessions.use(token);
+    if (username) {
+      await this.users.refresh();
+      const user = this.users.get(username);
+      if (user) return user;
+      this.sessions.end(token);
+    }
+    throw this.failure(addr, 'token invalid or expired');
+  }
+
+  /** The session behind a connection; no blacklist count, as the token was valid once. */
+  async session(token: string): Promise<UserRecord> {
+    const username = this.sessions.use(token);
+    if (username) {
+      await this.users.refresh();
+      const user = this.users.get(username);
+      if (user) return user;
+    }
+    this.sessions.end(token);
+    throw unauthorized('session expired: authenticate again');
+  }
+
+  private failure(addr: string, message: string): RpcError {
+    return this.blacklist.fail(addr)
+      ? forbidden('address blocked after repeated authentication failures')
+      : unauthorized(message);
+  }
+}

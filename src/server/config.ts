@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { compileSchemaFile, formatAjvErrors } from './schemas.js';
+
+export interface NicConfig { interface: string; description?: string }
+
+export interface Config {
+  listen: string;
+  state_dir: string;
+  tls?: { cert: string; key: string };
+  origins: string[];
+  token_timeout_s: number;
+  ws_idle_timeout_s: number;
+  max_frame_bytes: number;
+  blacklist: { auth_fail_limit: number; block_minutes: number; reset_minutes: number };
+  events: { journal_size: number; max_buffered_bytes: number };
+  nics: Record<string, NicConfig>;
+  log: { level: 'error' | 'warn' | 'info' | 'debug'; file: string };
+  validate_results: boolean;
+}
+
+/** The embedded defaults: `hyved serve` with no config file runs on these. */
+export function defaultConfig(): Config {
+  return {
+    listen: '127.0.0.1:12150',
+    state_dir: defaultStateDir(),
+    origins: [],
+    token_timeout_s: 300,
+    ws_idle_timeout_s: 900,
+    max_frame_bytes: 1024 * 1024,
+    blacklist: { auth_fail_limit: 5, block_minutes: 60, reset_minutes: 10 },
+    events: { journal_size: 10000, max_buffered_bytes: 4 * 1024 * 1024 },
+    nics: {},
+    log: { level: 'info', file: 'hyved.log' },
+    validate_results: false,
+  };
+}
+
+function defaultStateDir(): string {
+  // A developer run (not root) keeps its state beside the checkout.
+  if (process.getuid?.() !== 0) return './var';
+  return process.platform === 'freebsd' ? '/var/db/hyved' : '/var/lib/hyved';
+}
+
+export class ConfigError extends Error {}
+
+export interface ConfigOverrides { config?: string; listen?: string; stateDir?: string }
+
+const validateConfig = compileSchemaFile('config.json');
+
+/** Reads the config file (if any), validates it, merges defaults and then command-line overrides. */
+export function loadConfig(overrides: ConfigOverrides = {}): Config {
+  let fromFile: Record<string, unknown> = {};
+  if (overrides.config) {
+    let text: string;
+    try {
+      text = readFileSync(overrides.config, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config ${overrides.config}: ${(err as Error).message}`);
+    }
+    try {
+      fromFile = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`config ${overrides.config} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  if (overrides.listen !== undefined) fromFile = { ...fromFile, listen: overrides.listen };
+  if (overrides.stateDir !== undefined) fromFile = { ...fromFile, state_dir: overrides.stateDir };
+  if (!validateConfig(fromFile)) {
+    const lines = formatAjvErrors(validateConfig.errors).map((e) => `  ${e.path || '/'}: ${e.message}`);
+    throw new ConfigError(`invalid config${overrides.config ? ` ${overrides.config}` : ''}:\n${lines.join('\n')}`);
+  }
+  const defaults = defaultConfig();
+  const file = fromFile as Partial<Config>;
+  const config: Config = {
+    ...defaults,
+    ...file,
+    blacklist: { ...defaults.blacklist, ...file.blacklist },
+    events: { ...defaults.events, ...file.events },
+    log: { ...defaults.log, ...file.log },
+  };
+  config.state_dir = path.resolve(config.state_dir);
+  return config;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const idx = listen.lastIndexOf(':');
+  const host = listen.slice(0, idx).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(listen.slice(idx + 1));
+  if (!Number.isInteger(port) || port > 65535) throw new ConfigError(`listen: bad port in ${listen}`);
+  return { host, port };
+}

@@ -1,0 +1,156 @@
+import { isUtf8 } from 'node:buffer';
+import type { WebSocket, RawData } from 'ws';
+import type { UserRecord } from '../store/users.js';
+import type { ConnectionHandle } from './action.js';
+import { RpcError, badRequest, unauthorized } from './errors.js';
+import { errorFrame, parseEnvelope, responseFrame } from './envelope.js';
+import type { Subscriber } from './events.js';
+import { execute } from './execute.js';
+import type { Services } from './services.js';
+
+/** Close codes sent to clients. */
+export const CLOSE = { idle: 4000, slow: 4008, shutdown: 1001, tooBig: 1009 } as const;
+
+// Pipelined requests beyond this wait in the socket: a flood cannot pile up handlers in memory.
+const MAX_IN_FLIGHT = 64;
+
+/**
+ * One WebSocket client: its session token, its event subscription, its idle timer, and the
+ * request loop that guarantees one reply per parseable frame.
+ */
+export class Connection implements ConnectionHandle {
+  token: string | null = null;
+  readonly subscriber: Subscriber;
+  private user: UserRecord | null = null;
+  private inFlight = 0;
+  private paused = false;
+  private lastHeard = Date.now();
+  private idleTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly services: Services,
+    readonly remoteAddress: string,
+  ) {
+    const self = this;
+    this.subscriber = {
+      get grants() {
+        return self.user ?? { admin: false, perms: {} };
+      },
+      bufferedAmount: () => ws.bufferedAmount,
+      isOpen: () => ws.readyState === ws.OPEN,
+      send: (frame) => this.send(frame),
+      drop: (reason) => {
+        services.log.warn(`closing connection from ${remoteAddress}: ${reason}`);
+        // A peer that stopped reading will not read a close frame either.
+        ws.terminate();
+      },
+    };
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => (this.lastHeard = Date.now()));
+    ws.on('close', () => this.cleanup());
+    ws.on('error', (err) => services.log.debug(`websocket error from ${remoteAddress}: ${err.message}`));
+    const idleS = services.config.ws_idle_timeout_s;
+    if (idleS > 0) {
+      const period = Math.max(250, (idleS * 1000) / 4);
+      this.idleTimer = setInterval(() => this.checkIdle(idleS * 1000), period);
+      this.idleTimer.unref();
+    }
+  }
+
+  signIn(token: string, user: UserRecord): void {
+    this.token = token;
+    this.user = user;
+  }
+
+  signOut(): void {
+    this.token = null;
+    this.user = null;
+    this.services.events.unsubscribe(this.subscriber);
+  }
+
+  /** Resolves the session user for the router, 401 when there is none or it idled out. */
+  async authenticate(): Promise<UserRecord> {
+    if (!this.token) throw unauthorized('not authenticated: call rpc/auth first');
+    try {
+      this.user = await this.services.auth.session(this.token);
+    } catch (err) {
+      this.token = null;
+      throw err;
+    }
+    return this.user;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.ws.close(code, reason);
+  }
+
+  private send(frame: string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame);
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    this.lastHeard = Date.now();
+    const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (isBinary) return this.send(errorFrame('rpc', '', badRequest('binary frames are not accepted: send JSON text')));
+    if (buf.length > this.services.config.max_frame_bytes) {
+      return this.send(errorFrame('rpc', '', new RpcError(413, `frame of ${buf.length} bytes exceeds max_frame_bytes ${this.services.config.max_frame_bytes}`)));
+    }
+    if (!isUtf8(buf)) return this.send(errorFrame('rpc', '', badRequest('frame is not valid UTF-8')));
+    const parsed = parseEnvelope(buf.toString('utf8'));
+    if (!parsed.ok) return this.send(errorFrame(parsed.namespace, parsed.id, parsed.error));
+    const req = parsed.req;
+    this.inFlight++;
+    if (this.inFlight >= MAX_IN_FLIGHT && !this.paused) {
+      this.paused = true;
+      this.ws.pause();
+    }
+    execute(this.services, req, { remoteAddress: this.remoteAddress, connection: this, authenticate: () => this.authenticate() }, 'ws')
+      .then((reply) => {
+        if (reply.error) this.send(errorFrame(req.namespace, req.id, reply.error));
+        else this.send(responseFrame(req.namespace, req.id, reply.args));
+        this.afterReply();
+      })
+      .catch((err) => {
+        this.services.log.error(`reply to ${this.remoteAddress} failed: ${(err as Error).stack}`);
+        this.afterReply();
+      });
+  }
+
+  private afterReply(): void {
+    this.inFlight--;
+    // A client that pipelines requests but never reads the replies is cut off, not buffered for.
+    if (this.ws.bufferedAmount > this.services.config.events.max_buffered_bytes) {
+      this.subscriber.drop('replies unread past the buffer bound');
+      return;
+    }
+    if (this.paused && this.inFlight < MAX_IN_FLIGHT / 2) {
+      this.paused = false;
+      this.ws.resume();
+    }
+  }
+
+  private checkIdle(limitMs: number): void {
+    const quiet = Date.now() - this.lastHeard;
+    if (quiet >= limitMs) {
+      this.services.log.info(`closing idle connection from ${this.remoteAddress}`);
+      this.close(CLOSE.idle, 'idle timeout');
+      return;
+    }
+    // Subscribers may legitimately only listen: a ping answered by a pong (browsers do this
+    // themselves) counts as a sign of life for them.
+    if (this.services.events.isSubscribed(this.subscriber) && quiet >= limitMs / 2) this.ws.ping();
+  }
+
+  private cleanup(): void {
+    this.closed = true;
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.services.events.unsubscribe(this.subscriber);
+  }
+
+  get pending(): number {
+    return this.inFlight;
+  }
+}

@@ -1,0 +1,70 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserStore, randomPassword } from '../store/users.js';
+import { Authenticator } from './auth.js';
+import type { Config } from './config.js';
+import { EventHub } from './events.js';
+import { createLogger, type Logger } from './logger.js';
+import { Router } from './router.js';
+import type { Services } from './services.js';
+import { Transport } from './transport.js';
+import { VERSION } from './version.js';
+
+const CLASSES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../classes');
+
+export interface Daemon {
+  services: Services;
+  url: string;
+  /** Stops listening and drains requests; VMs are left running. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** The state dir holds users and VM definitions: only the daemon's user may look in. */
+export async function prepareStateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+}
+
+export async function startDaemon(config: Config, log?: Logger): Promise<Daemon> {
+  await prepareStateDir(config.state_dir);
+  log ??= createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
+  const users = new UserStore(config.state_dir);
+  await users.refresh();
+  await ensureAdmin(users, config.state_dir);
+
+  const events = new EventHub(config.events.journal_size, config.events.max_buffered_bytes, (reason) => log!.warn(reason));
+  events.defineType('audit', { permission: 'admin' });
+  const services = {
+    config,
+    log,
+    users,
+    auth: new Authenticator(users, config.token_timeout_s, config.blacklist),
+    events,
+    version: VERSION,
+  } as Omit<Services, 'router'> as Services;
+  services.router = await Router.load(services, CLASSES_DIR);
+
+  const transport = new Transport(services);
+  const url = await transport.listen();
+  log.info(`hyved ${VERSION} listening on ${url} (state in ${config.state_dir})`);
+  return {
+    services,
+    url,
+    async stop(graceMs = 10_000) {
+      await transport.close(graceMs);
+      services.auth.sessions.close();
+    },
+  };
+}
+
+/** First start with no users: create `admin` with a random password, shown once and kept 0600. */
+async function ensureAdmin(users: UserStore, stateDir: string): Promise<void> {
+  if (users.list().length > 0) return;
+  const password = randomPassword();
+  await users.add('admin', password, { admin: true, perms: {} });
+  const file = path.join(stateDir, 'admin-password');
+  await writeFile(file, password + '\n', { mode: 0o600 });
+  // Straight to stdout, not through the logger: the password must not reach the log file.
+  process.stdout.write(`\nCreated user 'admin' with password: ${password}\n(also saved in ${file}, mode 0600)\n\n`);
+}

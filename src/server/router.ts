@@ -1,0 +1,191 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ValidateFunction } from 'ajv';
+import type { UserRecord } from '../store/users.js';
+import { holds, type Grants } from '../store/permissions.js';
+import { Status, type ActionDef, type CallContext, type ConnectionHandle } from './action.js';
+import { RpcError, badRequest, forbidden } from './errors.js';
+import { ajv, formatAjvErrors, readSchemaFile } from './schemas.js';
+import type { Services } from './services.js';
+
+export interface Request { namespace: string; name: string; id: string | number; args: unknown }
+
+export interface Caller {
+  remoteAddress: string;
+  connection: ConnectionHandle | null;
+  /** Resolves the signed-in user or throws 401; called only for actions that need one. */
+  authenticate(): Promise<UserRecord>;
+}
+
+export interface Outcome { code: number; result: unknown }
+
+/** Filled in as dispatch learns who called what, so failures can be logged with it too. */
+export interface Trace { user: string | null; action: string | null }
+
+interface Compiled {
+  def: ActionDef;
+  schema: { args: unknown; result: unknown };
+  validateArgs: ValidateFunction;
+  validateResult: ValidateFunction;
+}
+
+interface Endpoint { namespace: string; name: string; single?: Compiled; actions: Map<string, Compiled> }
+
+export type SchemaListing = Record<string, Record<string, { permission: string | null; args: unknown; result: unknown }>>;
+
+/**
+ * The registry of class actions. Each action module under src/classes default-exports an
+ * ActionDef; its schema file is schemas/<namespace>/<name>[/<action>].json holding `args` and
+ * `result`. Both are found and compiled once at start-up, so adding an action touches nothing here.
+ */
+export class Router {
+  private readonly endpoints = new Map<string, Endpoint>();
+
+  constructor(private readonly services: Services) {}
+
+  static async load(services: Services, dir: string): Promise<Router> {
+    const router = new Router(services);
+    for (const file of await listModules(dir)) {
+      const mod = await import(pathToFileURL(file).href);
+      const def = mod.default as ActionDef | undefined;
+      if (def && typeof def.handler === 'function' && typeof def.namespace === 'string') router.register(def);
+    }
+    return router;
+  }
+
+  register(def: ActionDef): void {
+    const rel = path.join(def.namespace, def.name + (def.action ? '/' + def.action : '')) + '.json';
+    let file: Record<string, unknown>;
+    try {
+      file = readSchemaFile(rel);
+    } catch (err) {
+      throw new Error(`action ${describe(def)} has no readable schema file schemas/${rel}: ${(err as Error).message}`);
+    }
+    if (!file.args || !file.result) throw new Error(`schemas/${rel} must hold "args" and "result" schemas`);
+    const compiled: Compiled = {
+      def,
+      schema: { args: file.args, result: file.result },
+      validateArgs: ajv.compile(file.args as object),
+      validateResult: ajv.compile(file.result as object),
+    };
+    const key = `${def.namespace}/${def.name}`;
+    let ep = this.endpoints.get(key);
+    if (!ep) this.endpoints.set(key, (ep = { namespace: def.namespace, name: def.name, actions: new Map() }));
+    if (def.action === undefined ? ep.single || ep.actions.size : ep.single || ep.actions.has(def.action)) {
+      throw new Error(`action ${describe(def)} registered twice or mixes action and plain forms`);
+    }
+    if (def.action === undefined) ep.single = compiled;
+    else ep.actions.set(def.action, compiled);
+  }
+
+  async dispatch(req: Request, caller: Caller, trace: Trace = { user: null, action: null }): Promise<Outcome> {
+    const outcome: Outcome = { code: 200, result: null };
+    const key = `${req.namespace}/${req.name}`;
+    const ep = this.endpoints.get(key);
+    if (!ep) {
+      const known = [...this.endpoints.values()].some((e) => e.namespace === req.namespace);
+      throw known ? badRequest(`unknown class '${key}'`) : badRequest(`unknown namespace '${req.namespace}'`);
+    }
+    const args = req.args === undefined ? {} : req.args;
+    const compiled = ep.single ?? this.pickAction(ep, args);
+    const def = compiled.def;
+    trace.action = def.action ?? null;
+    let user: UserRecord | null = null;
+    if (!def.anonymous) {
+      user = await caller.authenticate();
+      trace.user = user.username;
+      if (def.permission && !holds(user, def.permission)) {
+        throw forbidden(`${key}${def.action ? ' ' + def.action : ''} needs permission ${def.permission}`);
+      }
+    }
+    if (!compiled.validateArgs(args)) {
+      throw badRequest(`invalid args for ${describe(def)}`, formatAjvErrors(compiled.validateArgs.errors, '/args'));
+    }
+    const ctx = this.context(user, caller);
+    let result = await def.handler(args, ctx);
+    if (result instanceof Status) {
+      outcome.code = result.code;
+      result = result.result;
+    }
+    if (this.services.config.validate_results && !compiled.validateResult(result)) {
+      const details = formatAjvErrors(compiled.validateResult.errors, '/args');
+      this.services.log.error(`result of ${describe(def)} breaks its schema`, { details });
+      throw new RpcError(500, `internal error: result of ${describe(def)} breaks its schema`, details);
+    }
+    outcome.result = result;
+    return outcome;
+  }
+
+  /** The schemas of every action the holder of `grants` may call, keyed "namespace/name" then action. */
+  listSchemas(grants: Grants | null, filter?: { namespace: string; name: string }): SchemaListing {
+    const out: SchemaListing = {};
+    for (const [key, ep] of this.endpoints) {
+      if (filter && (ep.namespace !== filter.namespace || ep.name !== filter.name)) continue;
+      for (const c of ep.single ? [ep.single] : [...ep.actions.values()]) {
+        if (grants && !c.def.anonymous && c.def.permission && !holds(grants, c.def.permission)) continue;
+        (out[key] ??= {})[c.def.action ?? ep.name] = { permission: c.def.permission, args: c.schema.args, result: c.schema.result };
+      }
+    }
+    return out;
+  }
+
+  /** sysadm's rpc/query: "read/write" where the caller may call a state-changing action, else "read". */
+  access(grants: Grants): Record<string, 'read' | 'read/write'> {
+    const out: Record<string, 'read' | 'read/write'> = {};
+    for (const [key, ep] of this.endpoints) {
+      const allowed = [...(ep.single ? [ep.single] : ep.actions.values())].filter(
+        (c) => c.def.anonymous || !c.def.permission || holds(grants, c.def.permission),
+      );
+      if (allowed.length) out[key] = allowed.some((c) => c.def.write) ? 'read/write' : 'read';
+    }
+    return out;
+  }
+
+  has(namespace: string, name: string): boolean {
+    return this.endpoints.has(`${namespace}/${name}`);
+  }
+
+  private pickAction(ep: Endpoint, args: unknown): Compiled {
+    const key = `${ep.namespace}/${ep.name}`;
+    const known = [...ep.actions.keys()].join(', ');
+    if (typeof args !== 'object' || args === null || Array.isArray(args)) {
+      throw badRequest(`args for ${key} must be an object with an "action"`, [{ path: '/args', message: 'must be object' }]);
+    }
+    const action = (args as Record<string, unknown>).action;
+    if (typeof action !== 'string') {
+      throw badRequest(`args.action is required for ${key} (one of: ${known})`, [{ path: '/args/action', message: 'is required' }]);
+    }
+    const c = ep.actions.get(action);
+    if (!c) throw badRequest(`unknown action '${action}' for ${key} (one of: ${known})`, [{ path: '/args/action', message: 'unknown action' }]);
+    return c;
+  }
+
+  private context(user: UserRecord | null, caller: Caller): CallContext {
+    const can: CallContext['can'] = (perm, gid) => user !== null && holds(user, perm, gid);
+    return {
+      services: this.services,
+      user,
+      remoteAddress: caller.remoteAddress,
+      connection: caller.connection,
+      can,
+      require(perm, gid) {
+        if (!can(perm, gid)) throw forbidden(`permission ${perm} needed${gid ? ` on group ${gid}` : ''}`);
+      },
+    };
+  }
+}
+
+function describe(def: ActionDef): string {
+  return `${def.namespace}/${def.name}${def.action ? ' ' + def.action : ''}`;
+}
+
+async function listModules(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await listModules(full)));
+    else if (entry.name.endsWith('.js')) out.push(full);
+  }
+  return out.sort();
+}

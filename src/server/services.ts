@@ -1,0 +1,17 @@
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import type { UserStore } from '../store/users.js';
+import type { Authenticator } from './auth.js';
+import type { EventHub } from './events.js';
+import type { Router } from './router.js';
+
+/** The daemon's long-lived parts, handed to every handler through its context. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  users: UserStore;
+  auth: Authenticator;
+  events: EventHub;
+  router: Router;
+  version: string;
+}
