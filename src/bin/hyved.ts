@@ -47,6 +47,8 @@ async function serve(overrides: ConfigOverrides): Promise<number> {
   await prepareStateDir(config.state_dir);
   const log = createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
   const daemon = await startDaemon(config, log);
+  // Always on stdout, whatever the log level: scripts and the README rely on this line.
+  process.stdout.write(`hyved ${VERSION} is listening on ${daemon.url}\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -33,6 +33,8 @@ export interface ActionDef<A = any, R = unknown> {
   permission: Permission | null;
   /** Callable before authentication (identify, auth). */
   anonymous?: boolean;
+  /** Changes the connection's session: later requests on that connection wait for it (sysadm clients send auth and their first request back to back). */
+  barrier?: boolean;
   /** Changes state: rpc/query reports read/write for classes with such actions. */
   write?: boolean;
   handler(args: A, ctx: CallContext): Promise<R> | R;

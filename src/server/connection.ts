@@ -27,6 +27,8 @@ export class Connection implements ConnectionHandle {
   private lastHeard = Date.now();
   private idleTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  // Settles when the last session-changing request (auth, auth_clear...) has replied.
+  private barrier: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ws: WebSocket,
@@ -107,16 +109,18 @@ export class Connection implements ConnectionHandle {
       this.paused = true;
       this.ws.pause();
     }
-    execute(this.services, req, { remoteAddress: this.remoteAddress, connection: this, authenticate: () => this.authenticate() }, 'ws')
-      .then((reply) => {
-        if (reply.error) this.send(errorFrame(req.namespace, req.id, reply.error));
-        else this.send(responseFrame(req.namespace, req.id, reply.args));
-        this.afterReply();
-      })
-      .catch((err) => {
-        this.services.log.error(`reply to ${this.remoteAddress} failed: ${(err as Error).stack}`);
-        this.afterReply();
-      });
+    const run = () =>
+      execute(this.services, req, { remoteAddress: this.remoteAddress, connection: this, authenticate: () => this.authenticate() }, 'ws')
+        .then((reply) => {
+          if (reply.error) this.send(errorFrame(req.namespace, req.id, reply.error));
+          else this.send(responseFrame(req.namespace, req.id, reply.args));
+        })
+        .catch((err) => {
+          this.services.log.error(`reply to ${this.remoteAddress} failed: ${(err as Error).stack}`);
+        })
+        .finally(() => this.afterReply());
+    if (this.services.router.isBarrier(req)) this.barrier = this.barrier.then(run);
+    else void this.barrier.then(run);
   }
 
   private afterReply(): void {

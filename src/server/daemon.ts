@@ -33,7 +33,7 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
   await users.refresh();
   await ensureAdmin(users, config.state_dir);
 
-  const events = new EventHub(config.events.journal_size, config.events.max_buffered_bytes, (reason) => log!.warn(reason));
+  const events = new EventHub(config.events.journal_size, config.events.max_buffered_bytes);
   events.defineType('audit', { permission: 'admin' });
   const services = {
     config,
@@ -47,7 +47,7 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
 
   const transport = new Transport(services);
   const url = await transport.listen();
-  log.info(`hyved ${VERSION} listening on ${url} (state in ${config.state_dir})`);
+  log.info('started', { version: VERSION, url, state_dir: config.state_dir });
   return {
     services,
     url,

@@ -39,7 +39,6 @@ export class EventHub {
   constructor(
     private readonly journalSize: number,
     private readonly maxBuffered: number,
-    private readonly onDrop: (reason: string) => void = () => {},
   ) {}
 
   get seq(): number {
@@ -128,9 +127,7 @@ export class EventHub {
   private deliver(sub: Subscriber, frame: string): boolean {
     if (sub.bufferedAmount() > this.maxBuffered) {
       this.subs.delete(sub);
-      const reason = `subscriber dropped: more than ${this.maxBuffered} bytes unread`;
-      this.onDrop(reason);
-      sub.drop(reason);
+      sub.drop(`subscriber dropped: more than ${this.maxBuffered} bytes unread`);
       return false;
     }
     sub.send(frame);

@@ -5,7 +5,10 @@ export type Logger = winston.Logger & { reopen(): void };
 
 /** Readable lines on the console, JSON lines in the log file; `reopen` serves SIGHUP after log rotation. */
 export function createLogger(level: string, file: string | null): Logger {
+  // Per-request lines go to the log file; the console shows them only at debug level.
+  const quietRequests = winston.format((info) => (info.message === 'request' && level !== 'debug' ? false : info));
   const consoleFormat = winston.format.combine(
+    quietRequests(),
     winston.format.timestamp(),
     ...(process.stdout.isTTY ? [winston.format.colorize()] : []),
     winston.format.printf(({ timestamp, level, message, ...meta }) => {

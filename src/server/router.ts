@@ -142,6 +142,12 @@ export class Router {
     return out;
   }
 
+  /** Whether later requests on a connection must wait for this one to finish. */
+  isBarrier(req: Request): boolean {
+    const ep = this.endpoints.get(`${req.namespace}/${req.name}`);
+    return Boolean(ep?.single?.def.barrier);
+  }
+
   has(namespace: string, name: string): boolean {
     return this.endpoints.has(`${namespace}/${name}`);
   }

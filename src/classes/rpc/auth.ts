@@ -5,6 +5,7 @@ export default defineAction<{ username: string; password: string }>({
   name: 'auth',
   permission: null,
   anonymous: true,
+  barrier: true,
   async handler({ username, password }, { services, remoteAddress, connection }) {
     const { user, token } = await services.auth.login(username, password, remoteAddress);
     connection?.signIn(token, user);

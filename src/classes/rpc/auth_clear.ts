@@ -7,6 +7,7 @@ export default defineAction({
   name: 'auth_clear',
   permission: null,
   anonymous: true,
+  barrier: true,
   handler(_args, { services, connection }) {
     const token = connection?.token;
     if (token) services.auth.sessions.end(token);

@@ -5,6 +5,7 @@ export default defineAction<{ token: string }>({
   name: 'auth_token',
   permission: null,
   anonymous: true,
+  barrier: true,
   async handler({ token }, { services, remoteAddress, connection }) {
     const user = await services.auth.token(token, remoteAddress);
     connection?.signIn(token, user);
