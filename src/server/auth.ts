@@ -40,26 +40,26 @@ export class Authenticator {
   /** A live token's user (and its idle clock restarted); unknown tokens count as failures. */
   async token(token: string, addr: string): Promise<UserRecord> {
     this.checkAddress(addr);
-    const username = this.sessions.use(token);
-    if (username) {
-      await this.users.refresh();
-      const user = this.users.get(username);
-      if (user) return user;
-      this.sessions.end(token);
-    }
+    const user = await this.userOf(token);
+    if (user) return user;
     throw this.failure(addr, 'token invalid or expired');
   }
 
   /** The session behind a connection; no blacklist count, as the token was valid once. */
   async session(token: string): Promise<UserRecord> {
-    const username = this.sessions.use(token);
-    if (username) {
-      await this.users.refresh();
-      const user = this.users.get(username);
-      if (user) return user;
-    }
-    this.sessions.end(token);
+    const user = await this.userOf(token);
+    if (user) return user;
     throw unauthorized('session expired: authenticate again');
+  }
+
+  /** A deleted user's sessions end at their next use. */
+  private async userOf(token: string): Promise<UserRecord | null> {
+    const username = this.sessions.use(token);
+    if (!username) return null;
+    await this.users.refresh();
+    const user = this.users.get(username);
+    if (!user) this.sessions.end(token);
+    return user ?? null;
   }
 
   private failure(addr: string, message: string): RpcError {
