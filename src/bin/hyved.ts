@@ -47,8 +47,6 @@ async function serve(overrides: ConfigOverrides): Promise<number> {
   await prepareStateDir(config.state_dir);
   const log = createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
   const daemon = await startDaemon(config, log);
-  // Always on stdout, whatever the log level: scripts and the README rely on this line.
-  process.stdout.write(`hyved ${VERSION} is listening on ${daemon.url}\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -69,6 +67,9 @@ async function serve(overrides: ConfigOverrides): Promise<number> {
     log.info('SIGHUP: log file reopened');
   });
   process.on('unhandledRejection', (err) => log.error(`unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
+  // Printed once the signal handlers are in place: whoever waits for this line may signal at once.
+  // Always on stdout, whatever the log level: scripts and the README rely on this line.
+  process.stdout.write(`hyved ${VERSION} is listening on ${daemon.url}\n`);
   return new Promise<number>(() => {});
 }
 

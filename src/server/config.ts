@@ -16,6 +16,8 @@ export interface Config {
   events: { journal_size: number; max_buffered_bytes: number };
   nics: Record<string, NicConfig>;
   log: { level: 'error' | 'warn' | 'info' | 'debug'; file: string };
+  tasks: { concurrency: number; history: number };
+  iso: { import_dirs: string[]; stall_timeout_s: number; max_redirects: number };
   validate_results: boolean;
 }
 
@@ -32,6 +34,8 @@ export function defaultConfig(): Config {
     events: { journal_size: 10000, max_buffered_bytes: 4 * 1024 * 1024 },
     nics: {},
     log: { level: 'info', file: 'hyved.log' },
+    tasks: { concurrency: 4, history: 200 },
+    iso: { import_dirs: [], stall_timeout_s: 60, max_redirects: 5 },
     validate_results: false,
   };
 }
@@ -78,7 +82,10 @@ export function loadConfig(overrides: ConfigOverrides = {}): Config {
     blacklist: { ...defaults.blacklist, ...file.blacklist },
     events: { ...defaults.events, ...file.events },
     log: { ...defaults.log, ...file.log },
+    tasks: { ...defaults.tasks, ...file.tasks },
+    iso: { ...defaults.iso, ...file.iso },
   };
+  config.iso.import_dirs = config.iso.import_dirs.map((d) => path.resolve(d));
   config.state_dir = path.resolve(config.state_dir);
   return config;
 }

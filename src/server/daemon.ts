@@ -9,6 +9,8 @@ import { createLogger, type Logger } from './logger.js';
 import { Router } from './router.js';
 import type { Services } from './services.js';
 import { Transport } from './transport.js';
+import { TaskQueue } from '../queue/queue.js';
+import { IsoStore } from '../store/iso-store.js';
 import { VERSION } from './version.js';
 
 const CLASSES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../classes');
@@ -35,12 +37,19 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
 
   const events = new EventHub(config.events.journal_size, config.events.max_buffered_bytes);
   events.defineType('audit', { permission: 'admin' });
+  events.defineType('dispatcher', { permission: 'task.view' });
+  const tasks = new TaskQueue(path.join(config.state_dir, 'tasks'), events, log, config.tasks);
+  await tasks.init();
+  const isos = new IsoStore(path.join(config.state_dir, 'images', 'iso'));
+  await isos.init();
   const services = {
     config,
     log,
     users,
     auth: new Authenticator(users, config.token_timeout_s, config.blacklist),
     events,
+    tasks,
+    isos,
     version: VERSION,
   } as Omit<Services, 'router'> as Services;
   services.router = await Router.load(services, CLASSES_DIR);
@@ -53,6 +62,7 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
     url,
     async stop(graceMs = 10_000) {
       await transport.close(graceMs);
+      await tasks.stop();
       services.auth.sessions.close();
     },
   };

@@ -4,6 +4,8 @@ import type { UserStore } from '../store/users.js';
 import type { Authenticator } from './auth.js';
 import type { EventHub } from './events.js';
 import type { Router } from './router.js';
+import type { TaskQueue } from '../queue/queue.js';
+import type { IsoStore } from '../store/iso-store.js';
 
 /** The daemon's long-lived parts, handed to every handler through its context. */
 export interface Services {
@@ -13,5 +15,7 @@ export interface Services {
   auth: Authenticator;
   events: EventHub;
   router: Router;
+  tasks: TaskQueue;
+  isos: IsoStore;
   version: string;
 }

@@ -1,0 +1,35 @@
+import { defineAction } from '../../server/action.js';
+import type { TaskRecord } from '../../queue/task.js';
+
+export default defineAction<{ history?: boolean }>({
+  namespace: 'rpc',
+  name: 'dispatcher',
+  action: 'list',
+  permission: 'task.view',
+  handler({ history = false }, { services }) {
+    const jobs: Record<string, Record<string, unknown>> = {};
+    for (const t of services.tasks.list(history)) (jobs[t.queue] ??= {})[t.id] = describe(t, services.tasks.position(t.id));
+    return { jobs };
+  },
+});
+
+function describe(t: TaskRecord, position: number) {
+  return {
+    commands: [t.command],
+    queue_position: String(position),
+    state: t.state,
+    ...(t.result ? { result: t.result } : {}),
+    ...(t.error ? { error: t.error } : {}),
+    owner: t.owner,
+    action: t.action,
+    percent_done: t.progress.percent,
+    download_rate: t.progress.rate,
+    description: t.progress.description,
+    ...(t.progress.filename ? { filename: t.progress.filename } : {}),
+    log: t.log,
+    time_queued: t.time_queued,
+    ...(t.time_started ? { time_started: t.time_started } : {}),
+    ...(t.time_finished ? { time_finished: t.time_finished } : {}),
+    ...(t.return !== undefined ? { return: t.return } : {}),
+  };
+}

@@ -1,0 +1,52 @@
+import { Status, defineAction } from '../../server/action.js';
+import path from 'node:path';
+import { badRequest, conflict, forbidden } from '../../server/errors.js';
+import { FetchError, checkUrl, nameFromUrl, redact } from '../../store/fetch/index.js';
+import { downloadIso } from '../../store/iso-download.js';
+import { IsoStore } from '../../store/iso-store.js';
+
+interface Args { url: string; name?: string; overwrite?: boolean }
+
+function insideImportDirs(url: URL, dirs: string[]): boolean {
+  const file = path.resolve(decodeURIComponent(url.pathname));
+  return dirs.some((dir) => file.startsWith(dir + path.sep));
+}
+
+export default defineAction<Args>({
+  namespace: 'sysadm',
+  name: 'iohyve',
+  action: 'fetchiso',
+  permission: 'iso.manage',
+  write: true,
+  async handler({ url: raw, name: wanted, overwrite = false }, { services, user }) {
+    let url: URL;
+    try {
+      url = new URL(raw);
+      checkUrl(url);
+    } catch (err) {
+      const message = err instanceof FetchError ? err.message : `not a URL: ${(err as Error).message}`;
+      throw badRequest(`url: ${message}`, [{ path: '/args/url', message }]);
+    }
+    if (url.protocol === 'file:' && !insideImportDirs(url, services.config.iso.import_dirs)) {
+      // The fetcher checks again after resolving symlinks; this answers the obvious case at once.
+      throw forbidden(`url: ${url.pathname} is outside the import directories (config iso.import_dirs)`);
+    }
+    const name = IsoStore.check(wanted ?? nameFromUrl(url) ?? '', wanted === undefined ? 'url' : 'name');
+    if (!overwrite && (await services.isos.exists(name))) throw conflict(`ISO '${name}' already exists (set overwrite to replace it)`);
+    const busy = services.tasks.activeWithKey(`iso:${name}`);
+    if (busy) throw conflict(`ISO '${name}' is already being fetched by task ${busy.id}`);
+    // Passwords in ftp://user:pass@host URLs stay out of commands, events and logs.
+    const command = `iohyve fetch ${redact(url)}`;
+    const task = services.tasks.submit({
+      owner: user!.username,
+      queue: 'sysadm/iohyve',
+      action: 'fetchiso',
+      eventSystem: 'sysadm/iohyve',
+      command,
+      key: `iso:${name}`,
+      filename: name,
+      run: (ctx) => downloadIso(ctx, services.isos, services.config, url, name, overwrite),
+    });
+    return new Status(202, { fetchiso: { command, comment: 'Task Queued', queueid: task.id, name } });
+  },
+});

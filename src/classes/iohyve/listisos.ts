@@ -1,0 +1,12 @@
+import { defineAction } from '../../server/action.js';
+
+export default defineAction({
+  namespace: 'sysadm',
+  name: 'iohyve',
+  action: 'listisos',
+  permission: 'image.view',
+  async handler(_args, { services }) {
+    const isos = await services.isos.list();
+    return { listisos: isos.map((i) => i.name), isos };
+  },
+});

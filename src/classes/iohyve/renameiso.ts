@@ -1,0 +1,20 @@
+import { defineAction } from '../../server/action.js';
+import { conflict } from '../../server/errors.js';
+
+interface Args { source: string; target: string; overwrite?: boolean }
+
+export default defineAction<Args>({
+  namespace: 'sysadm',
+  name: 'iohyve',
+  action: 'renameiso',
+  permission: 'iso.manage',
+  write: true,
+  async handler({ source, target, overwrite = false }, { services }) {
+    for (const name of [source, target]) {
+      const busy = services.tasks.activeWithKey(`iso:${name}`);
+      if (busy) throw conflict(`ISO '${name}' is busy with task ${busy.id}`);
+    }
+    await services.isos.rename(source, target, overwrite);
+    return { renameiso: { source, target } };
+  },
+});

@@ -1,0 +1,16 @@
+import { defineAction } from '../../server/action.js';
+import { conflict } from '../../server/errors.js';
+
+export default defineAction<{ target: string }>({
+  namespace: 'sysadm',
+  name: 'iohyve',
+  action: 'rmiso',
+  permission: 'iso.manage',
+  write: true,
+  async handler({ target }, { services }) {
+    const busy = services.tasks.activeWithKey(`iso:${target}`);
+    if (busy) throw conflict(`ISO '${target}' is busy with task ${busy.id}`);
+    await services.isos.remove(target);
+    return { rmiso: { target } };
+  },
+});

@@ -1,0 +1,38 @@
+export type TaskState = 'pending' | 'running' | 'finished';
+export type TaskResult = 'success' | 'failed' | 'canceled' | 'interrupted';
+
+export interface TaskProgress {
+  percent: number | null;
+  /** Bytes per second, where the task moves bytes. */
+  rate: number | null;
+  description: string;
+  filename?: string;
+}
+
+/** What is kept of a task in memory and on disk (tasks/<id>.json). */
+export interface TaskRecord {
+  id: string;
+  owner: string;
+  /** "namespace/class" of the action that made it, also its dispatcher queue name. */
+  queue: string;
+  action: string;
+  /** sysadm's event_system of its dispatcher events, e.g. "sysadm/iohyve". */
+  event_system: string;
+  /** A readable command line of what it does (secrets redacted). */
+  command: string;
+  /** Tasks with the same key never run at once (an ISO name, a VM id). */
+  key: string | null;
+  state: TaskState;
+  result?: TaskResult;
+  error?: string;
+  progress: TaskProgress;
+  log: string[];
+  time_queued: string;
+  time_started?: string;
+  time_finished?: string;
+  return?: unknown;
+  /** Files that exist only while the task runs: removed if it is canceled, fails or is interrupted. */
+  cleanup: string[];
+}
+
+export const LOG_LINES = 50;

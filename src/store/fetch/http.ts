@@ -1,0 +1,126 @@
+/** http:// and https:// downloads with node:http / node:https (no fetch/undici). */
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import type { Writable } from 'node:stream';
+import {
+  FetchError,
+  abortedError,
+  classify,
+  pump,
+  redact,
+  seconds,
+  type FetchOptions,
+  type FetchResult,
+} from './common.js';
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+function peerOf(url: URL): string {
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return `${url.hostname}:${port}`;
+}
+
+function statusError(res: IncomingMessage, where: string): FetchError {
+  const status = res.statusCode ?? 0;
+  const text = res.statusMessage || http.STATUS_CODES[status] || '';
+  const message = `HTTP ${status}${text ? ` ${text}` : ''} from ${where}`;
+  if (status === 404 || status === 410) return new FetchError(message, 'not_found');
+  if (status === 401 || status === 403 || status === 407) return new FetchError(message, 'forbidden');
+  if (status >= 200 && status < 400) return new FetchError(`unexpected ${message}`, 'protocol');
+  return new FetchError(message, 'other');
+}
+
+/** The announced body length, or null when absent/chunked/unparseable. */
+function announcedLength(res: IncomingMessage): number | null {
+  if (res.headers['transfer-encoding'] !== undefined) return null;
+  const raw = res.headers['content-length'];
+  if (raw === undefined || !/^\d+$/.test(raw.trim())) return null;
+  const n = Number(raw.trim());
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Sends one GET and resolves with the response head; stall timer and abort cover connect + headers. */
+function request(url: URL, opts: FetchOptions): Promise<IncomingMessage> {
+  const where = redact(url);
+  const peer = peerOf(url);
+  return new Promise((resolve, reject) => {
+    const options: https.RequestOptions = {
+      method: 'GET',
+      // A private, non-keep-alive agent: the socket is closed when the response ends or is destroyed,
+      // so nothing lingers in a shared pool after we return.
+      agent: false,
+      headers: { 'user-agent': 'hyved', accept: '*/*', 'accept-encoding': 'identity' },
+    };
+    if (url.protocol === 'https:' && opts.ca) options.ca = [...tls.rootCertificates, opts.ca];
+    let settled = false;
+    const req = (url.protocol === 'https:' ? https : http).request(url, options);
+    const timer = setTimeout(() => {
+      req.destroy(new FetchError(`no response from ${peer} for ${seconds(opts.stallTimeoutMs)}: transfer stalled`, 'stalled'));
+    }, opts.stallTimeoutMs);
+    const onAbort = () => req.destroy(abortedError(where));
+    const done = () => {
+      settled = true;
+      clearTimeout(timer);
+      opts.signal.removeEventListener('abort', onAbort);
+    };
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    req.on('response', (res) => {
+      done();
+      resolve(res);
+    });
+    // Kept for the whole life of the request: after the response head, errors also reach `res`
+    // (and are handled by pump); this listener only prevents them from being unhandled.
+    req.on('error', (err) => {
+      if (settled) return;
+      done();
+      reject(opts.signal.aborted ? abortedError(where) : classify(err, where, peer));
+    });
+    if (opts.signal.aborted) onAbort();
+    req.end();
+  });
+}
+
+export async function fetchHttp(url: URL, out: Writable, opts: FetchOptions): Promise<FetchResult> {
+  let current = url;
+  let redirects = 0;
+  for (;;) {
+    const res = await request(current, opts);
+    const status = res.statusCode ?? 0;
+    const where = redact(current);
+    if (REDIRECTS.has(status)) {
+      const location = res.headers.location;
+      res.destroy();
+      if (!location) throw new FetchError(`HTTP ${status} redirect without a Location from ${where}`, 'protocol');
+      let next: URL;
+      try {
+        next = new URL(location, current);
+      } catch {
+        throw new FetchError(`HTTP ${status} redirect to an invalid Location from ${where}`, 'protocol');
+      }
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+        throw new FetchError(`${where} redirects to ${redact(next)}: only http and https redirects are followed`, 'bad_url');
+      }
+      // Never forward credentials to another origin.
+      if (next.origin !== current.origin) {
+        next.username = '';
+        next.password = '';
+      }
+      next.hash = '';
+      redirects += 1;
+      if (redirects > opts.maxRedirects) {
+        throw new FetchError(
+          `too many redirects (more than ${opts.maxRedirects}) starting at ${redact(url)}, last to ${redact(next)}`,
+          'too_many_redirects',
+        );
+      }
+      current = next;
+      continue;
+    }
+    if (status !== 200) {
+      res.destroy();
+      throw statusError(res, where);
+    }
+    return pump(res, out, announcedLength(res), opts, where, peerOf(current));
+  }
+}

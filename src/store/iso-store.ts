@@ -1,0 +1,87 @@
+import { link, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { RpcError, badRequest, conflict, notFound } from '../server/errors.js';
+
+/**
+ * A single path component a shell would read as a plain word: no separators, no `..`, no
+ * hidden names (temp files are hidden), no metacharacters, no control characters.
+ */
+const ISO_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$/;
+
+export interface IsoEntry { name: string; size: number; modified: string }
+
+/** Installation images under images/iso/: names confined to the directory, no silent overwrites. */
+export class IsoStore {
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o755 });
+  }
+
+  /** 400 naming the field unless `name` is a safe single file name. */
+  static check(name: unknown, field: string): string {
+    if (typeof name !== 'string' || !ISO_NAME.test(name) || name.includes('..')) {
+      throw badRequest(`${field}: '${String(name).slice(0, 80)}' is not a valid ISO name`, [
+        { path: `/args/${field}`, message: 'must be a file name of letters, digits, . _ + - (no leading dot, no "..", at most 200 characters)' },
+      ]);
+    }
+    return name;
+  }
+
+  pathOf(name: string): string {
+    const full = path.join(this.dir, IsoStore.check(name, 'name'));
+    // Belt and braces: the name check already rules out anything that leaves the directory.
+    if (path.dirname(full) !== this.dir) throw badRequest(`'${name}' leaves the ISO store`);
+    return full;
+  }
+
+  /** Where a download in progress lives until it is complete: hidden, so never listed. */
+  tempPathFor(name: string, taskId: string): string {
+    return path.join(this.dir, `.${IsoStore.check(name, 'name')}.part-${taskId.replace(/[^A-Za-z0-9_-]/g, '_')}`);
+  }
+
+  async exists(name: string): Promise<boolean> {
+    return stat(this.pathOf(name)).then((s) => s.isFile(), () => false);
+  }
+
+  async list(): Promise<IsoEntry[]> {
+    const out: IsoEntry[] = [];
+    for (const entry of await readdir(this.dir, { withFileTypes: true })) {
+      if (!entry.isFile() || !ISO_NAME.test(entry.name)) continue;
+      const st = await stat(path.join(this.dir, entry.name)).catch(() => null);
+      if (st) out.push({ name: entry.name, size: st.size, modified: st.mtime.toISOString() });
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Moves a finished download into place; without `overwrite` an existing ISO is never replaced. */
+  async commit(temp: string, name: string, overwrite: boolean): Promise<void> {
+    const target = this.pathOf(name);
+    if (overwrite) return rename(temp, target);
+    try {
+      // link() fails if the target exists: a no-clobber rename without a race.
+      await link(temp, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`ISO '${name}' already exists`);
+      throw err;
+    }
+    await unlink(temp);
+  }
+
+  async rename(source: string, target: string, overwrite = false): Promise<void> {
+    const from = this.pathOf(IsoStore.check(source, 'source'));
+    IsoStore.check(target, 'target');
+    if (!(await this.exists(source))) throw notFound(`no ISO named '${source}'`);
+    if (source === target) return;
+    if (!overwrite && (await this.exists(target))) throw conflict(`ISO '${target}' already exists`);
+    await this.commit(from, target, overwrite).catch((err) => {
+      throw err instanceof RpcError ? err : new RpcError(500, `rename failed: ${(err as Error).message}`);
+    });
+  }
+
+  async remove(name: string): Promise<void> {
+    const file = this.pathOf(IsoStore.check(name, 'target'));
+    if (!(await this.exists(name))) throw notFound(`no ISO named '${name}'`);
+    await rm(file);
+  }
+}
