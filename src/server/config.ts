@@ -18,8 +18,16 @@ export interface Config {
   log: { level: 'error' | 'warn' | 'info' | 'debug'; file: string };
   tasks: { concurrency: number; history: number };
   iso: { import_dirs: string[]; stall_timeout_s: number; max_redirects: number };
+  accelerator: 'auto' | 'kvm' | 'tcg';
+  qemu: { binary: string; img_binary: string; efi_code: string; efi_vars: string };
+  vm: { stop_timeout_s: number; status_timeout_ms: number };
+  storage_grades: Record<string, string>;
+  groups: Record<string, GroupConfig>;
   validate_results: boolean;
 }
+
+export interface Quota { vms?: number; cpus?: number; memory_mib?: number; disk_mib?: number }
+export interface GroupConfig { description?: string; quota?: Quota }
 
 /** The embedded defaults: `hyved serve` with no config file runs on these. */
 export function defaultConfig(): Config {
@@ -36,6 +44,16 @@ export function defaultConfig(): Config {
     log: { level: 'info', file: 'hyved.log' },
     tasks: { concurrency: 4, history: 200 },
     iso: { import_dirs: [], stall_timeout_s: 60, max_redirects: 5 },
+    accelerator: 'auto',
+    qemu: {
+      binary: 'qemu-system-x86_64',
+      img_binary: 'qemu-img',
+      efi_code: process.platform === 'freebsd' ? '/usr/local/share/qemu/edk2-x86_64-code.fd' : '/usr/share/OVMF/OVMF_CODE_4M.fd',
+      efi_vars: process.platform === 'freebsd' ? '/usr/local/share/qemu/edk2-i386-vars.fd' : '/usr/share/OVMF/OVMF_VARS_4M.fd',
+    },
+    vm: { stop_timeout_s: 60, status_timeout_ms: 2000 },
+    storage_grades: {},
+    groups: {},
     validate_results: false,
   };
 }
@@ -84,9 +102,14 @@ export function loadConfig(overrides: ConfigOverrides = {}): Config {
     log: { ...defaults.log, ...file.log },
     tasks: { ...defaults.tasks, ...file.tasks },
     iso: { ...defaults.iso, ...file.iso },
+    qemu: { ...defaults.qemu, ...file.qemu },
+    vm: { ...defaults.vm, ...file.vm },
+    groups: { default: {}, ...file.groups },
   };
   config.iso.import_dirs = config.iso.import_dirs.map((d) => path.resolve(d));
   config.state_dir = path.resolve(config.state_dir);
+  if (Object.keys(config.storage_grades).length === 0) config.storage_grades = { standard: path.join(config.state_dir, 'discs') };
+  for (const [grade, dir] of Object.entries(config.storage_grades)) config.storage_grades[grade] = path.resolve(config.state_dir, dir);
   return config;
 }
 

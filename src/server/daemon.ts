@@ -11,6 +11,10 @@ import type { Services } from './services.js';
 import { Transport } from './transport.js';
 import { TaskQueue } from '../queue/queue.js';
 import { IsoStore } from '../store/iso-store.js';
+import { VmStore } from '../store/vm-store.js';
+import { VmEngine } from '../hypervisor/engine.js';
+import { QemuDriver } from '../hypervisor/qemu/driver.js';
+import { detectAccelerator, readable } from '../hypervisor/host.js';
 import { VERSION } from './version.js';
 
 const CLASSES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../classes');
@@ -42,6 +46,13 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
   await tasks.init();
   const isos = new IsoStore(path.join(config.state_dir, 'images', 'iso'));
   await isos.init();
+  events.defineType('vm', { permission: 'vm.view', gidOf: (a) => a.gid as string });
+  const accelerator = await detectAccelerator(config.accelerator);
+  const efi = (await readable(config.qemu.efi_code)) && (await readable(config.qemu.efi_vars)) ? { code: config.qemu.efi_code, vars: config.qemu.efi_vars } : null;
+  const driver = new QemuDriver({ binary: config.qemu.binary, imgBinary: config.qemu.img_binary }, efi !== null);
+  const vms = new VmEngine({ config, log, events, store: new VmStore(config.state_dir), isos, driver, discs: driver, accelerator, efi });
+  await vms.init();
+  log.info(`hypervisor ${driver.name} with ${accelerator}${efi ? ', UEFI firmware found' : ', no UEFI firmware'}`);
   const services = {
     config,
     log,
@@ -50,6 +61,8 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
     events,
     tasks,
     isos,
+    vms,
+    host: { hypervisor: driver.name, accelerator, ...driver.capabilities() },
     version: VERSION,
   } as Omit<Services, 'router'> as Services;
   services.router = await Router.load(services, CLASSES_DIR);
@@ -63,6 +76,7 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
     async stop(graceMs = 10_000) {
       await transport.close(graceMs);
       await tasks.stop();
+      vms.detachAll();
       services.auth.sessions.close();
     },
   };

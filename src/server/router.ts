@@ -63,12 +63,17 @@ export class Router {
       throw new Error(`action ${describe(def)} has no readable schema file schemas/${rel}: ${(err as Error).message}`);
     }
     if (!file.args || !file.result) throw new Error(`schemas/${rel} must hold "args" and "result" schemas`);
-    const compiled: Compiled = {
-      def,
-      schema: { args: file.args, result: file.result },
-      validateArgs: ajv.compile(file.args as object),
-      validateResult: ajv.compile(file.result as object),
-    };
+    let compiled: Compiled;
+    try {
+      compiled = {
+        def,
+        schema: { args: file.args, result: file.result },
+        validateArgs: ajv.compile(file.args as object),
+        validateResult: ajv.compile(file.result as object),
+      };
+    } catch (err) {
+      throw new Error(`schemas/${rel}: ${(err as Error).message}`);
+    }
     const key = `${def.namespace}/${def.name}`;
     let ep = this.endpoints.get(key);
     if (!ep) this.endpoints.set(key, (ep = { namespace: def.namespace, name: def.name, actions: new Map() }));

@@ -6,6 +6,7 @@ import type { EventHub } from './events.js';
 import type { Router } from './router.js';
 import type { TaskQueue } from '../queue/queue.js';
 import type { IsoStore } from '../store/iso-store.js';
+import type { VmEngine } from '../hypervisor/engine.js';
 
 /** The daemon's long-lived parts, handed to every handler through its context. */
 export interface Services {
@@ -17,5 +18,16 @@ export interface Services {
   router: Router;
   tasks: TaskQueue;
   isos: IsoStore;
+  vms: VmEngine;
+  /** What the host offers: accelerator in use, EFI firmware, driver capabilities. */
+  host: HostInfo;
   version: string;
+}
+
+export interface HostInfo {
+  hypervisor: string;
+  accelerator: 'kvm' | 'tcg';
+  efi: boolean;
+  pause: boolean;
+  directBoot: boolean;
 }

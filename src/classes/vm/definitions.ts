@@ -1,0 +1,23 @@
+import { defineAction } from '../../server/action.js';
+import { HARDWARE_PROFILES } from './describe.js';
+
+export default defineAction({
+  namespace: 'sysadm',
+  name: 'vm',
+  action: 'definitions',
+  permission: 'vm.view',
+  handler(_args, { services, can }) {
+    const { config, host } = services;
+    return {
+      hardware_profiles: HARDWARE_PROFILES,
+      storage_grades: Object.keys(config.storage_grades).map((name) => ({ name })),
+      types: host.efi ? ['EFI', 'BIOS'] : ['BIOS'],
+      media_modes: ['USB', 'BLOCK', 'VIRTIO'],
+      nic_types: ['NAT', 'BRIDGE'],
+      groups: Object.entries(config.groups)
+        .filter(([gid]) => can('vm.view', gid))
+        .map(([gid, g]) => ({ gid, ...(g.description ? { description: g.description } : {}), ...(g.quota ? { quota: g.quota } : {}) })),
+      host,
+    };
+  },
+});

@@ -1,0 +1,36 @@
+import type { EventEmitter } from 'node:events';
+import type { DriverCapabilities, LaunchPlan, VmDefinition } from './types.js';
+
+/** What the hypervisor says about a running VM. */
+export type RunStatus = 'running' | 'paused' | 'unknown';
+
+/**
+ * A VM process under a driver. Emits 'status' (RunStatus) when the hypervisor reports a change
+ * made outside our requests (a guest pause, a resume from a monitor) and 'exit' once when the
+ * process is gone, however it went.
+ */
+export interface VmHandle extends EventEmitter {
+  readonly pid: number;
+  status(timeoutMs?: number): Promise<RunStatus>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  reset(): Promise<void>;
+  /** ACPI power button; resolves when the request is delivered, not when the guest is off. */
+  powerdown(): Promise<void>;
+  /** Immediate power-off. */
+  kill(): Promise<void>;
+  /** Resolves when the process has exited, or false after `timeoutMs`. */
+  waitExit(timeoutMs: number): Promise<boolean>;
+  /** Lets go of the VM (daemon shutdown) without stopping it. */
+  detach(): void;
+}
+
+export class HypervisorError extends Error {}
+
+export interface Driver {
+  readonly name: string;
+  capabilities(): DriverCapabilities;
+  start(plan: LaunchPlan): Promise<VmHandle>;
+  /** Reconnects to a VM left running by an earlier daemon; null if it is not running. */
+  adopt(def: VmDefinition, dir: string): Promise<VmHandle | null>;
+}

@@ -1,0 +1,400 @@
+import { mkdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { customAlphabet } from 'nanoid';
+import type { Config } from '../server/config.js';
+import { RpcError, conflict, notAcceptable, notFound } from '../server/errors.js';
+import type { EventHub } from '../server/events.js';
+import type { Logger } from '../server/logger.js';
+import { IsoStore } from '../store/iso-store.js';
+import type { VmStore } from '../store/vm-store.js';
+import { HypervisorError, type Driver, type RunStatus, type VmHandle } from './driver.js';
+import type { LaunchPlan, VmDefinition, VmState } from './types.js';
+
+const newVmid = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
+
+export type Action = 'start' | 'stop' | 'reboot' | 'pause' | 'resume' | 'delete';
+
+interface Runtime {
+  def: VmDefinition;
+  state: VmState;
+  handle: VmHandle | null;
+  /** The state change in progress; one at a time per VM. */
+  busy: string | null;
+  launchTime: string | null;
+}
+
+export interface DiscTools {
+  createDisc(file: string, sizeMib: number): Promise<void>;
+  resizeDisc(file: string, sizeMib: number): Promise<void>;
+}
+
+export interface EngineDeps {
+  config: Config;
+  log: Logger;
+  events: EventHub;
+  store: VmStore;
+  isos: IsoStore;
+  driver: Driver;
+  discs: DiscTools;
+  accelerator: 'kvm' | 'tcg';
+  efi: { code: string; vars: string } | null;
+}
+
+/** Where direct-boot kernels and initrds live: names from requests resolve here only. */
+export const BOOT_DIR = path.join('images', 'boot');
+
+/**
+ * The VMs: definitions, live handles and Velocity's state machine. Every state change is published
+ * as a `vm` event; a VM takes one state change at a time (a second one gets 409, not a queue, so
+ * clients never wait behind a slow graceful stop they did not ask for).
+ */
+export class VmEngine {
+  private readonly vms = new Map<string, Runtime>();
+
+  constructor(private readonly d: EngineDeps) {}
+
+  /** Loads definitions, re-adopts VMs left running by an earlier daemon, then starts autostart ones. */
+  async init(): Promise<void> {
+    await this.d.store.init();
+    const defs = await this.d.store.loadAll((file, err) => this.d.log.error(`skipping VM definition ${file}: ${err.message}`));
+    for (const def of defs) {
+      const rt: Runtime = { def, state: 'STOPPED', handle: null, busy: null, launchTime: null };
+      this.vms.set(def.vmid, rt);
+      try {
+        const handle = await this.d.driver.adopt(def, this.d.store.dirOf(def.vmid));
+        if (handle) {
+          this.attach(rt, handle);
+          const status = await handle.status(this.d.config.vm.status_timeout_ms);
+          rt.state = status === 'paused' ? 'PAUSED' : status === 'running' ? 'RUNNING' : 'UNKNOWN';
+          rt.launchTime = (await stat(path.join(this.d.store.dirOf(def.vmid), 'qemu.pid')).catch(() => null))?.mtime.toISOString() ?? null;
+          this.d.log.info(`re-adopted VM ${def.name} (${def.vmid}), pid ${handle.pid}, ${rt.state}`);
+        }
+      } catch (err) {
+        this.d.log.error(`cannot re-adopt VM ${def.name} (${def.vmid}): ${(err as Error).message}`);
+        rt.state = 'UNKNOWN';
+      }
+    }
+    for (const rt of this.vms.values()) {
+      if (rt.def.autostart && rt.state === 'STOPPED') {
+        this.setState(rt.def.vmid, 'RUNNING', false).catch((err) =>
+          this.d.log.error(`autostart of ${rt.def.name} failed: ${(err as Error).message}`),
+        );
+      }
+    }
+  }
+
+  list(gid?: string): Runtime[] {
+    return [...this.vms.values()].filter((r) => gid === undefined || r.def.gid === gid).sort((a, b) => a.def.name.localeCompare(b.def.name));
+  }
+
+  get(vmid: string): Runtime {
+    const rt = this.vms.get(vmid);
+    if (!rt) throw notFound(`no VM with vmid '${vmid}'`);
+    return rt;
+  }
+
+  byName(gid: string, name: string): Runtime | undefined {
+    return [...this.vms.values()].find((r) => r.def.gid === gid && r.def.name === name);
+  }
+
+  groupExists(gid: string): boolean {
+    return Object.hasOwn(this.d.config.groups, gid);
+  }
+
+  /** Deltacloud: what may be asked of the VM in its current state. */
+  actions(rt: Runtime): Action[] {
+    if (rt.busy) return [];
+    const pause = this.d.driver.capabilities().pause;
+    switch (rt.state) {
+      case 'STOPPED':
+        return ['start', 'delete'];
+      case 'RUNNING':
+        return ['stop', 'reboot', ...(pause ? (['pause'] as const) : [])];
+      case 'PAUSED':
+        return ['resume', 'stop'];
+      case 'UNKNOWN':
+        return ['stop'];
+      default:
+        return [];
+    }
+  }
+
+  /** Any ISO media or boot file in use by a VM that is not stopped, by name. */
+  usersOfMedium(mid: string): Runtime[] {
+    return [...this.vms.values()].filter((r) => r.def.media.some((m) => m.mid === mid));
+  }
+
+  async create(input: Omit<VmDefinition, 'vmid' | 'created'>): Promise<VmDefinition> {
+    const { config } = this.d;
+    if (!this.groupExists(input.gid)) throw notFound(`no group '${input.gid}'`);
+    if (this.byName(input.gid, input.name)) throw conflict(`a VM named '${input.name}' already exists in group '${input.gid}'`);
+    if (input.type === 'EFI' && !this.d.efi) throw notAcceptable('type EFI: no UEFI firmware on this host (install ovmf or set qemu.efi_code)');
+    for (const m of input.media) {
+      if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
+    }
+    input.nics.forEach((n, i) => {
+      if (n.type === 'BRIDGE' && (!n.host || !Object.hasOwn(config.nics, n.host))) throw notFound(`nics/${i}: no host NIC with NICID '${n.host ?? ''}'`);
+    });
+    for (const [i, disc] of input.discs.entries()) {
+      if (!Object.hasOwn(config.storage_grades, disc.storage_grade)) throw notFound(`discs/${i}: no storage grade '${disc.storage_grade}'`);
+    }
+    if (new Set(input.discs.map((d) => d.label)).size !== input.discs.length) throw notAcceptable('discs: labels must be unique');
+    for (const f of [input.kernel, input.initrd]) if (f !== undefined) await this.bootFile(f);
+    this.checkQuota(input.gid, { vms: 1, cpus: input.cpus, memory_mib: input.memory_mib, disk_mib: sum(input.discs.map((d) => d.size_mib)) });
+    const def: VmDefinition = { ...input, vmid: newVmid(), created: new Date().toISOString() };
+    const created: string[] = [];
+    try {
+      for (const disc of def.discs) {
+        const file = this.discPath(def, disc.label, disc.storage_grade);
+        await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+        created.push(file);
+        await this.d.discs.createDisc(file, disc.size_mib);
+      }
+      await this.d.store.save(def);
+    } catch (err) {
+      await Promise.all(created.map((f) => rm(f, { force: true })));
+      await this.d.store.remove(def.vmid);
+      throw new RpcError(500, `creating VM '${def.name}' failed: ${(err as Error).message}`);
+    }
+    this.vms.set(def.vmid, { def, state: 'STOPPED', handle: null, busy: null, launchTime: null });
+    this.publish(this.vms.get(def.vmid)!, 'STOPPED', null);
+    this.d.log.info(`created VM ${def.name} (${def.vmid}) in group ${def.gid}`);
+    return def;
+  }
+
+  /** Changes the definition; hardware changes only while STOPPED. */
+  async update(vmid: string, patch: Partial<Pick<VmDefinition, 'cpus' | 'memory_mib' | 'autostart' | 'description' | 'media'>>): Promise<VmDefinition> {
+    const rt = this.get(vmid);
+    const hardware = patch.cpus !== undefined || patch.memory_mib !== undefined || patch.media !== undefined;
+    if (hardware && (rt.state !== 'STOPPED' || rt.busy)) throw conflict(`VM '${rt.def.name}' is ${rt.state}: stop it before changing its hardware`);
+    for (const m of patch.media ?? []) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
+    this.checkQuota(rt.def.gid, { cpus: (patch.cpus ?? rt.def.cpus) - rt.def.cpus, memory_mib: (patch.memory_mib ?? rt.def.memory_mib) - rt.def.memory_mib });
+    const next = { ...rt.def, ...patch };
+    await this.d.store.save(next);
+    rt.def = next;
+    return next;
+  }
+
+  /** Resizes (grows) a disc of a stopped VM. */
+  async resizeDisc(vmid: string, label: string, sizeMib: number): Promise<void> {
+    const rt = this.get(vmid);
+    if (rt.state !== 'STOPPED' || rt.busy) throw conflict('Please stop the guest first');
+    const disc = rt.def.discs.find((d) => d.label === label);
+    if (!disc) throw notFound(`VM '${rt.def.name}' has no disc '${label}'`);
+    if (sizeMib < disc.size_mib) throw notAcceptable(`disc '${label}' can only grow (now ${disc.size_mib} MiB)`);
+    this.checkQuota(rt.def.gid, { disk_mib: sizeMib - disc.size_mib });
+    await this.d.discs.resizeDisc(this.discPath(rt.def, label, disc.storage_grade), sizeMib);
+    disc.size_mib = sizeMib;
+    await this.d.store.save(rt.def);
+  }
+
+  async delete(vmid: string, force: boolean): Promise<void> {
+    const rt = this.get(vmid);
+    if (rt.busy) throw conflict(`VM '${rt.def.name}' is busy: ${rt.busy}`);
+    if (rt.state !== 'STOPPED') {
+      if (!force) throw conflict(`VM '${rt.def.name}' is ${rt.state}: stop it first or delete with force`);
+      await this.setState(vmid, 'STOPPED', true);
+    }
+    rt.busy = 'deleting';
+    try {
+      for (const disc of rt.def.discs) await rm(path.dirname(this.discPath(rt.def, disc.label, disc.storage_grade)), { recursive: true, force: true });
+      await this.d.store.remove(vmid);
+    } finally {
+      rt.busy = null;
+    }
+    this.vms.delete(vmid);
+    this.d.events.publish('vm', { vmid, name: rt.def.name, gid: rt.def.gid, state: 'DELETED', previous: rt.state });
+    this.d.log.info(`deleted VM ${rt.def.name} (${vmid})`);
+  }
+
+  /** Velocity's state request: RUNNING, PAUSED or STOPPED; the current state answers at once. */
+  async setState(vmid: string, target: 'RUNNING' | 'PAUSED' | 'STOPPED', force: boolean): Promise<VmState> {
+    const rt = this.get(vmid);
+    if (rt.busy) throw conflict(`VM '${rt.def.name}' is busy: ${rt.busy}`);
+    if (rt.state === target) return rt.state;
+    if (target === 'PAUSED' && !this.d.driver.capabilities().pause) throw notAcceptable(`the ${this.d.driver.name} hypervisor cannot pause VMs`);
+    if (target === 'PAUSED' && rt.state !== 'RUNNING') throw conflict(`VM '${rt.def.name}' is ${rt.state}: only a running VM can be paused`);
+    rt.busy = `${rt.state} -> ${target}`;
+    try {
+      if (target === 'RUNNING') await (rt.state === 'PAUSED' ? this.resume(rt) : this.start(rt));
+      else if (target === 'PAUSED') await this.pause(rt);
+      else await this.stop(rt, force);
+    } finally {
+      rt.busy = null;
+    }
+    return rt.state;
+  }
+
+  async reboot(vmid: string): Promise<VmState> {
+    const rt = this.get(vmid);
+    if (rt.busy) throw conflict(`VM '${rt.def.name}' is busy: ${rt.busy}`);
+    if (rt.state !== 'RUNNING') throw conflict(`VM '${rt.def.name}' is ${rt.state}: only a running VM can be rebooted`);
+    await this.hv(() => rt.handle!.reset());
+    return rt.state;
+  }
+
+  /** Live state from the hypervisor, bounded by status_timeout_ms: a hung VM reads UNKNOWN. */
+  async refresh(vmid: string): Promise<VmState> {
+    const rt = this.get(vmid);
+    if (!rt.handle || rt.busy) return rt.state;
+    let status: RunStatus;
+    try {
+      status = await rt.handle.status(this.d.config.vm.status_timeout_ms);
+    } catch {
+      status = 'unknown';
+    }
+    const next: VmState = status === 'running' ? 'RUNNING' : status === 'paused' ? 'PAUSED' : 'UNKNOWN';
+    if (rt.handle && next !== rt.state) this.transition(rt, next);
+    return rt.state;
+  }
+
+  /** Daemon shutdown: VMs keep running; only our connections to them close. */
+  detachAll(): void {
+    for (const rt of this.vms.values()) rt.handle?.detach();
+  }
+
+  discPath(def: VmDefinition, label: string, grade: string): string {
+    return path.join(this.d.config.storage_grades[grade], def.vmid, `${label}.qcow2`);
+  }
+
+  private async bootFile(name: string): Promise<string> {
+    IsoStore.check(name, 'kernel');
+    const file = path.join(this.d.config.state_dir, BOOT_DIR, name);
+    if (!(await stat(file).then((s) => s.isFile(), () => false))) throw notFound(`no boot file '${name}' in ${BOOT_DIR}`);
+    return file;
+  }
+
+  private checkQuota(gid: string, add: { vms?: number; cpus?: number; memory_mib?: number; disk_mib?: number }): void {
+    const quota = this.d.config.groups[gid]?.quota;
+    if (!quota) return;
+    const vms = this.list(gid).map((r) => r.def);
+    const used = {
+      vms: vms.length,
+      cpus: sum(vms.map((v) => v.cpus)),
+      memory_mib: sum(vms.map((v) => v.memory_mib)),
+      disk_mib: sum(vms.flatMap((v) => v.discs.map((d) => d.size_mib))),
+    };
+    for (const key of ['vms', 'cpus', 'memory_mib', 'disk_mib'] as const) {
+      const limit = quota[key];
+      const want = used[key] + (add[key] ?? 0);
+      if (limit !== undefined && (add[key] ?? 0) > 0 && want > limit) {
+        throw notAcceptable(`quota of group '${gid}' exceeded: ${key} ${want} > ${limit}`);
+      }
+    }
+  }
+
+  private async plan(def: VmDefinition): Promise<LaunchPlan> {
+    const dir = this.d.store.dirOf(def.vmid);
+    const bridges = def.nics.map((n) => (n.type === 'BRIDGE' ? this.d.config.nics[n.host!]?.interface ?? null : null));
+    if (def.nics.some((n) => n.type === 'BRIDGE')) {
+      if (process.getuid?.() !== 0) throw notAcceptable('BRIDGE networking needs the daemon to run as root');
+      for (const [i, br] of bridges.entries()) {
+        if (def.nics[i].type !== 'BRIDGE') continue;
+        if (!br || !(await stat(`/sys/class/net/${br}/bridge`).catch(() => null))) {
+          throw notAcceptable(`nics/${i}: host NIC '${def.nics[i].host}' (${br ?? 'unset'}) is not a bridge on this host`);
+        }
+      }
+    }
+    return {
+      def,
+      dir,
+      discPaths: def.discs.map((d) => this.discPath(def, d.label, d.storage_grade)),
+      mediaPaths: def.media.map((m) => this.d.isos.pathOf(m.mid)),
+      bridges,
+      kernelPath: def.kernel ? await this.bootFile(def.kernel) : undefined,
+      initrdPath: def.initrd ? await this.bootFile(def.initrd) : undefined,
+      accelerator: this.d.accelerator,
+      firmware: def.type === 'EFI' && this.d.efi ? { code: this.d.efi.code, varsTemplate: this.d.efi.vars } : undefined,
+    };
+  }
+
+  private async start(rt: Runtime): Promise<void> {
+    const plan = await this.plan(rt.def);
+    for (const m of rt.def.media) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: image '${m.mid}' is no longer in the store`);
+    this.transition(rt, 'STARTING');
+    try {
+      const handle = await this.d.driver.start(plan);
+      this.attach(rt, handle);
+      rt.launchTime = new Date().toISOString();
+      this.transition(rt, 'RUNNING');
+    } catch (err) {
+      this.transition(rt, 'STOPPED');
+      throw new RpcError(500, (err as Error).message);
+    }
+  }
+
+  private async pause(rt: Runtime): Promise<void> {
+    this.transition(rt, 'PAUSING');
+    await this.hv(() => rt.handle!.pause(), rt, 'RUNNING');
+    this.transition(rt, 'PAUSED');
+  }
+
+  private async resume(rt: Runtime): Promise<void> {
+    this.transition(rt, 'RESUMING');
+    await this.hv(() => rt.handle!.resume(), rt, 'PAUSED');
+    this.transition(rt, 'RUNNING');
+  }
+
+  private async stop(rt: Runtime, force: boolean): Promise<void> {
+    const handle = rt.handle;
+    if (!handle) {
+      this.transition(rt, 'STOPPED');
+      return;
+    }
+    const before = rt.state;
+    this.transition(rt, 'STOPPING');
+    try {
+      if (!force) {
+        await handle.powerdown();
+        if (await handle.waitExit(this.d.config.vm.stop_timeout_s * 1000)) return;
+        this.d.log.warn(`VM ${rt.def.name} ignored the power button for ${this.d.config.vm.stop_timeout_s} s: powering it off`);
+      }
+      await handle.kill();
+    } catch (err) {
+      if (rt.handle) this.transition(rt, before);
+      throw new RpcError(500, `stopping VM '${rt.def.name}' failed: ${(err as Error).message}`);
+    }
+    if (!(await handle.waitExit(5000))) throw new RpcError(500, `VM '${rt.def.name}' did not exit`);
+  }
+
+  /** Runs a hypervisor call; its failure is a 500 with the hypervisor's words, the VM left as it was. */
+  private async hv(call: () => Promise<void>, rt?: Runtime, back?: VmState): Promise<void> {
+    try {
+      await call();
+    } catch (err) {
+      if (rt && back && rt.handle) this.transition(rt, back);
+      throw new RpcError(500, err instanceof HypervisorError || err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private attach(rt: Runtime, handle: VmHandle): void {
+    rt.handle = handle;
+    handle.on('status', (s: RunStatus) => {
+      if (rt.busy || rt.handle !== handle) return;
+      if (s === 'paused' && rt.state === 'RUNNING') this.transition(rt, 'PAUSED');
+      if (s === 'running' && rt.state === 'PAUSED') this.transition(rt, 'RUNNING');
+    });
+    handle.once('exit', () => {
+      if (rt.handle !== handle) return;
+      rt.handle = null;
+      rt.launchTime = null;
+      this.transition(rt, 'STOPPED');
+      this.d.log.info(`VM ${rt.def.name} (${rt.def.vmid}) stopped`);
+    });
+  }
+
+  private transition(rt: Runtime, state: VmState): void {
+    const previous = rt.state;
+    if (previous === state) return;
+    rt.state = state;
+    this.publish(rt, state, previous);
+  }
+
+  private publish(rt: Runtime, state: VmState, previous: VmState | null): void {
+    this.d.events.publish('vm', { vmid: rt.def.vmid, name: rt.def.name, gid: rt.def.gid, state, previous });
+  }
+}
+
+function sum(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}

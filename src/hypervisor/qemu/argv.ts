@@ -1,0 +1,96 @@
+import path from 'node:path';
+import type { LaunchPlan } from '../types.js';
+
+/** Files a running QEMU keeps in its VM directory. */
+export function runtimePaths(dir: string) {
+  return {
+    qmp: path.join(dir, 'qmp.sock'),
+    console: path.join(dir, 'console.sock'),
+    vnc: path.join(dir, 'vnc.sock'),
+    pidfile: path.join(dir, 'qemu.pid'),
+    log: path.join(dir, 'qemu.log'),
+    efiVars: path.join(dir, 'efivars.fd'),
+  };
+}
+
+/** The marker in QEMU's process name that ties a pid back to its VM when re-adopting. */
+export function processTag(vmid: string): string {
+  return `hyved-${vmid}`;
+}
+
+/** QEMU option values are comma-separated: a comma in a path would start a new option. */
+function optPath(p: string): string {
+  return p.replace(/,/g, ',,');
+}
+
+/**
+ * The qemu-system argv for a plan (without the binary). The VM starts paused (-S) and
+ * daemonized, so it outlives hyved; the caller connects to QMP and sends `cont`.
+ */
+export function qemuArgv(plan: LaunchPlan): string[] {
+  const { def } = plan;
+  const rt = runtimePaths(plan.dir);
+  const a: string[] = [
+    '-name', `guest=${def.name.replace(/,/g, ',,')},process=${processTag(def.vmid)}`,
+    '-machine', `q35,accel=${plan.accelerator}`,
+    '-cpu', plan.accelerator === 'kvm' ? 'host' : 'max',
+    '-smp', String(def.cpus),
+    '-m', `${def.memory_mib}M`,
+    '-nodefaults', '-no-user-config',
+    '-S',
+    '-daemonize',
+    '-pidfile', rt.pidfile,
+    '-qmp', `unix:${optPath(rt.qmp)},server=on,wait=off`,
+    '-chardev', `socket,id=serial0,path=${optPath(rt.console)},server=on,wait=off`,
+    '-serial', 'chardev:serial0',
+  ];
+  if (plan.firmware) {
+    a.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${optPath(plan.firmware.code)}`);
+    a.push('-drive', `if=pflash,format=raw,unit=1,file=${optPath(rt.efiVars)}`);
+  }
+  if (def.displays.length) {
+    const d = def.displays[0];
+    a.push('-device', `VGA,xres=${d.width},yres=${d.height}`, '-vnc', `unix:${optPath(rt.vnc)}`);
+  } else {
+    a.push('-display', 'none');
+  }
+  plan.discPaths.forEach((p, i) => {
+    a.push('-drive', `file=${optPath(p)},if=none,id=disc${i},format=qcow2,discard=unmap`);
+    a.push('-device', `virtio-blk-pci,drive=disc${i},id=disc${i}-dev`);
+  });
+  let usb = false;
+  let scsi = false;
+  let ide = 0;
+  def.media.forEach((m, i) => {
+    const file = plan.mediaPaths[i];
+    const iso = /\.iso$/i.test(file);
+    const ro = m.readonly || iso ? ',readonly=on' : '';
+    const fmt = iso ? 'raw' : /\.qcow2$/i.test(file) ? 'qcow2' : 'raw';
+    a.push('-drive', `file=${optPath(file)},if=none,id=media${i},format=${fmt}${iso ? ',media=cdrom' : ''}${ro}`);
+    if (m.mode === 'USB') {
+      if (!usb) a.push('-device', 'qemu-xhci,id=xhci');
+      usb = true;
+      a.push('-device', `usb-storage,drive=media${i},bus=xhci.0,id=media${i}-dev`);
+    } else if (m.mode === 'VIRTIO') {
+      if (!scsi) a.push('-device', 'virtio-scsi-pci,id=scsi0');
+      scsi = true;
+      a.push('-device', `${iso ? 'scsi-cd' : 'scsi-hd'},drive=media${i},bus=scsi0.0,id=media${i}-dev`);
+    } else if (iso) {
+      // q35's AHCI controller offers six ports as ide.0 .. ide.5.
+      a.push('-device', `ide-cd,drive=media${i},bus=ide.${ide++},id=media${i}-dev`);
+    } else {
+      a.push('-device', `virtio-blk-pci,drive=media${i},id=media${i}-dev`);
+    }
+  });
+  def.nics.forEach((n, i) => {
+    if (n.type === 'BRIDGE') a.push('-netdev', `bridge,id=net${i},br=${plan.bridges[i]}`);
+    else a.push('-netdev', `user,id=net${i}`);
+    a.push('-device', `virtio-net-pci,netdev=net${i},id=net${i}-dev`);
+  });
+  if (plan.kernelPath) {
+    a.push('-kernel', plan.kernelPath);
+    if (plan.initrdPath) a.push('-initrd', plan.initrdPath);
+    if (def.cmdline) a.push('-append', def.cmdline);
+  }
+  return a;
+}

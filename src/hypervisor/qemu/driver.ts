@@ -1,0 +1,197 @@
+import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { appendFile, copyFile, readFile, rm, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { HypervisorError, type Driver, type RunStatus, type VmHandle } from '../driver.js';
+import type { DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
+import { processTag, qemuArgv, runtimePaths } from './argv.js';
+import { QmpClient, QmpTimeout } from './qmp.js';
+
+const run = promisify(execFile);
+
+class QemuVm extends EventEmitter implements VmHandle {
+  private exited = false;
+
+  constructor(readonly pid: number, private readonly qmp: QmpClient) {
+    super();
+    qmp.on('event', (name: string) => {
+      if (name === 'STOP') this.emit('status', 'paused');
+      else if (name === 'RESUME') this.emit('status', 'running');
+    });
+    qmp.on('close', () => this.onGone());
+  }
+
+  async status(timeoutMs = 2000): Promise<RunStatus> {
+    try {
+      const r = await this.qmp.execute<{ running: boolean; status: string }>('query-status', undefined, timeoutMs);
+      return r.running ? 'running' : r.status === 'paused' || r.status === 'prelaunch' || r.status === 'suspended' ? 'paused' : 'unknown';
+    } catch (err) {
+      if (err instanceof QmpTimeout) return 'unknown';
+      throw err;
+    }
+  }
+
+  async pause(): Promise<void> {
+    await this.qmp.execute('stop');
+  }
+
+  async resume(): Promise<void> {
+    await this.qmp.execute('cont');
+  }
+
+  async reset(): Promise<void> {
+    await this.qmp.execute('system_reset');
+  }
+
+  async powerdown(): Promise<void> {
+    // A paused guest cannot see the power button.
+    if ((await this.status()) === 'paused') await this.qmp.execute('cont');
+    await this.qmp.execute('system_powerdown');
+  }
+
+  async kill(): Promise<void> {
+    await this.qmp.execute('quit', undefined, 2000).catch(() => {});
+    if (!(await this.waitExit(5000))) {
+      try {
+        process.kill(this.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await this.waitExit(5000);
+    }
+  }
+
+  waitExit(timeoutMs: number): Promise<boolean> {
+    if (this.exited) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.off('exit', onExit);
+        resolve(false);
+      }, timeoutMs);
+      const onExit = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.once('exit', onExit);
+    });
+  }
+
+  detach(): void {
+    this.qmp.removeAllListeners('close');
+    this.qmp.close();
+  }
+
+  /** The QMP socket closes when QEMU exits; make sure the pid is really gone before saying so. */
+  private async onGone(): Promise<void> {
+    for (let i = 0; i < 50 && alive(this.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    this.exited = true;
+    this.emit('exit');
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function commandLineOf(pid: number): Promise<string> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
+  } catch {
+    const { stdout } = await run('ps', ['-ww', '-o', 'command=', '-p', String(pid)]).catch(() => ({ stdout: '' }));
+    return stdout;
+  }
+}
+
+async function readPid(file: string): Promise<number | null> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 1 ? pid : null;
+}
+
+async function connectQmp(path: string, pid: number): Promise<QmpClient> {
+  let last: unknown;
+  for (let i = 0; i < 50; i++) {
+    try {
+      return await QmpClient.connect(path, 3000);
+    } catch (err) {
+      last = err;
+      if (!alive(pid)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new HypervisorError(`cannot reach QEMU's QMP socket: ${(last as Error)?.message}`);
+}
+
+export interface QemuOptions { binary: string; imgBinary: string }
+
+/** QEMU on Linux (and FreeBSD): daemonized processes, driven over QMP. */
+export class QemuDriver implements Driver {
+  readonly name = 'qemu';
+
+  constructor(private readonly opts: QemuOptions, private readonly efiAvailable: boolean) {}
+
+  capabilities(): DriverCapabilities {
+    return { pause: true, efi: this.efiAvailable, directBoot: true };
+  }
+
+  async start(plan: LaunchPlan): Promise<VmHandle> {
+    const rt = runtimePaths(plan.dir);
+    await Promise.all([rt.qmp, rt.console, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
+    if (plan.firmware && !(await stat(rt.efiVars).catch(() => null))) await copyFile(plan.firmware.varsTemplate, rt.efiVars);
+    const argv = qemuArgv(plan);
+    await appendFile(rt.log, `${new Date().toISOString()} starting: ${this.opts.binary} ${argv.join(' ')}\n`);
+    // -daemonize: the first process exits once the VM is set up, with QEMU's own error on failure.
+    const child = spawn(this.opts.binary, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new HypervisorError('QEMU did not finish starting within 60 s'));
+      }, 60_000);
+      child.on('error', (err) => {
+        clearTimeout(timer);
+        reject(new HypervisorError(`cannot run ${this.opts.binary}: ${err.message}`));
+      });
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    if (output) await appendFile(rt.log, output);
+    if (code !== 0) throw new HypervisorError(`QEMU failed to start: ${output.trim().split('\n').slice(-3).join(' ') || `exit code ${code}`}`);
+    const pid = await readPid(rt.pidfile);
+    if (!pid) throw new HypervisorError('QEMU started but wrote no pidfile');
+    const qmp = await connectQmp(rt.qmp, pid);
+    const vm = new QemuVm(pid, qmp);
+    await qmp.execute('cont');
+    return vm;
+  }
+
+  async adopt(def: VmDefinition, dir: string): Promise<VmHandle | null> {
+    const rt = runtimePaths(dir);
+    const pid = await readPid(rt.pidfile);
+    // The pid must still be this VM's QEMU, not a recycled pid.
+    if (!pid || !alive(pid) || !(await commandLineOf(pid)).includes(`process=${processTag(def.vmid)}`)) {
+      await Promise.all([rt.qmp, rt.console, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
+      return null;
+    }
+    return new QemuVm(pid, await connectQmp(rt.qmp, pid));
+  }
+
+  /** qcow2 discs, sized in MiB. */
+  async createDisc(file: string, sizeMib: number): Promise<void> {
+    await run(this.opts.imgBinary, ['create', '-q', '-f', 'qcow2', file, `${sizeMib}M`], { timeout: 60_000 });
+  }
+
+  async resizeDisc(file: string, sizeMib: number): Promise<void> {
+    await run(this.opts.imgBinary, ['resize', '-q', '-f', 'qcow2', file, `${sizeMib}M`], { timeout: 60_000 });
+  }
+}
