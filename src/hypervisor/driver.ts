@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { DriverCapabilities, LaunchPlan, VmDefinition } from './types.js';
 
 /** What the hypervisor says about a running VM. */
-export type RunStatus = 'running' | 'paused' | 'unknown';
+export type RunStatus = 'running' | 'paused' | 'stopped' | 'unknown';
 
 /**
  * A VM process under a driver. Emits 'status' (RunStatus) when the hypervisor reports a change

@@ -65,7 +65,7 @@ export class VmEngine {
         if (handle) {
           this.attach(rt, handle);
           const status = await handle.status(this.d.config.vm.status_timeout_ms);
-          rt.state = status === 'paused' ? 'PAUSED' : status === 'running' ? 'RUNNING' : 'UNKNOWN';
+          rt.state = status === 'paused' ? 'PAUSED' : status === 'running' ? 'RUNNING' : status === 'stopped' ? 'STOPPED' : 'UNKNOWN';
           rt.launchTime = (await stat(path.join(this.d.store.dirOf(def.vmid), 'qemu.pid')).catch(() => null))?.mtime.toISOString() ?? null;
           this.d.log.info(`re-adopted VM ${def.name} (${def.vmid}), pid ${handle.pid}, ${rt.state}`);
         }
@@ -242,6 +242,11 @@ export class VmEngine {
       status = await rt.handle.status(this.d.config.vm.status_timeout_ms);
     } catch {
       status = 'unknown';
+    }
+    if (status === 'stopped') {
+      // The process is gone; its exit handler settles the state.
+      await rt.handle.waitExit(6000);
+      return rt.state;
     }
     const next: VmState = status === 'running' ? 'RUNNING' : status === 'paused' ? 'PAUSED' : 'UNKNOWN';
     if (rt.handle && next !== rt.state) this.transition(rt, next);

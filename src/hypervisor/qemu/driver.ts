@@ -23,11 +23,13 @@ class QemuVm extends EventEmitter implements VmHandle {
   }
 
   async status(timeoutMs = 2000): Promise<RunStatus> {
+    if (this.qmp.isClosed) return alive(this.pid) ? 'unknown' : 'stopped';
     try {
       const r = await this.qmp.execute<{ running: boolean; status: string }>('query-status', undefined, timeoutMs);
       return r.running ? 'running' : r.status === 'paused' || r.status === 'prelaunch' || r.status === 'suspended' ? 'paused' : 'unknown';
     } catch (err) {
       if (err instanceof QmpTimeout) return 'unknown';
+      if (this.qmp.isClosed && !alive(this.pid)) return 'stopped';
       throw err;
     }
   }
