@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import type { HyvedClient } from '../client/client.js';
 import { UsageError, describeError, printJson, sketchSchema, table } from '../client/cli-output.js';
+import { ProgressRenderer, formatBytes, type DispatcherEvent } from '../client/cli-progress.js';
 import { connect, credentialsOf, signIn, urlOf, type SessionFlags } from '../client/cli-session.js';
 
 const USAGE = `usage: hyvectl [options] COMMAND
@@ -12,6 +13,9 @@ commands:
   nic list                         host network interfaces, offered for bridging or not
   schema [NAMESPACE [NAME]]        the actions you may call; with NAME, their full JSON Schemas
   events TYPE...                   print pushed events (audit, vm, dispatcher...) as JSON lines until interrupted
+  iso list                         the ISOs in the store with their size and modification time
+  iso fetch URL                    download an ISO into the store, showing progress on stderr until it is done;
+                                   Ctrl-C cancels the download
   login                            sign in and print a token for --token / HYVED_TOKEN
   help                             this text
 
@@ -22,10 +26,13 @@ options:
   --password-stdin      read the password from standard input
   --token TOKEN         sign in with a token from 'hyvectl login' (env HYVED_TOKEN)
   --insecure            do not verify the daemon's TLS certificate
-  --json                print results as raw JSON
+  --json                print results as raw JSON (iso fetch: the task's final event)
+  --name NAME           iso fetch: store the ISO as NAME instead of the URL's last path segment
+  --overwrite           iso fetch: replace an existing ISO of that name
   -h, --help            this text
 
-exit status: 0 done, 1 the daemon answered with an error or could not be reached, 2 usage error`;
+exit status: 0 done, 1 the daemon answered with an error, could not be reached or the task failed,
+2 usage error, 130 interrupted (iso fetch: the task was canceled)`;
 
 const options = {
   url: { type: 'string' },
@@ -35,6 +42,8 @@ const options = {
   token: { type: 'string' },
   insecure: { type: 'boolean' },
   json: { type: 'boolean' },
+  name: { type: 'string' },
+  overwrite: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -47,10 +56,20 @@ interface Context {
 
 type Runner = (ctx: Context) => Promise<void>;
 
+/** Flags that only some commands take. */
+interface CommandFlags { name?: string; overwrite?: boolean }
+
+/** Ends hyvectl with `status`, after printing `hyvectl: message` on stderr when there is one. */
+class ExitStatus extends Error {
+  constructor(readonly status: number, message = '') {
+    super(message);
+  }
+}
+
 /** Each command checks its arguments before anything touches the network, then returns its runner. */
 interface Command {
   signIn: boolean;
-  prepare(args: string[]): Runner;
+  prepare(args: string[], flags: CommandFlags): Runner;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -93,7 +112,25 @@ const COMMANDS: Record<string, Command> = {
     signIn: true,
     prepare: (args) => (arity('login', args, 0, 0), login),
   },
+  iso: {
+    signIn: true,
+    prepare(args, flags) {
+      const [sub, ...rest] = args;
+      if (sub === 'list') {
+        arity('iso list', rest, 0, 0);
+        return isoList;
+      }
+      if (sub === 'fetch') {
+        arity('iso fetch URL [--name NAME] [--overwrite]', rest, 1, 1);
+        return (ctx) => isoFetch(ctx, rest[0], flags);
+      }
+      throw new UsageError("iso: the subcommands are 'iso list' and 'iso fetch URL'");
+    },
+  },
 };
+
+/** Which flags belong to which command: anywhere else they are a usage error. */
+const COMMAND_FLAGS: Record<keyof CommandFlags, string> = { name: 'iso fetch', overwrite: 'iso fetch' };
 
 async function main(argv: string[]): Promise<void> {
   const { values: flags, positionals } = parseArgs({ args: argv, options, allowPositionals: true });
@@ -105,7 +142,10 @@ async function main(argv: string[]): Promise<void> {
   if (!command) throw new UsageError('no command given');
   const spec = COMMANDS[command];
   if (!spec) throw new UsageError(`unknown command '${command}'`);
-  const run = spec.prepare(args);
+  for (const [flag, owner] of Object.entries(COMMAND_FLAGS) as [keyof CommandFlags, string][]) {
+    if (flags[flag] !== undefined && [command, args[0]].join(' ') !== owner) throw new UsageError(`--${flag} applies only to '${owner}'`);
+  }
+  const run = spec.prepare(args, { name: flags.name, overwrite: flags.overwrite });
   const sessionFlags: SessionFlags = flags;
   const creds = spec.signIn ? await credentialsOf(sessionFlags, process.env, process.stdin) : null;
   const client = await connect(urlOf(sessionFlags, process.env), sessionFlags);
@@ -165,6 +205,112 @@ async function login({ session, json }: Context): Promise<void> {
   process.stdout.write(session[0] + '\n');
 }
 
+interface IsoInfo { name: string; size: number; modified: string }
+
+async function isoList({ client, json }: Context): Promise<void> {
+  const reply = await client.call<{ listisos: string[]; isos: IsoInfo[] }>('sysadm', 'iohyve', { action: 'listisos' });
+  if (json) return printJson(reply);
+  const when = (iso: string) => {
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? iso : d.toISOString().replace(/\.\d+Z$/, 'Z');
+  };
+  process.stdout.write(table(['NAME', 'SIZE', 'MODIFIED'], reply.isos.map((i) => [i.name, formatBytes(i.size), when(i.modified)])));
+}
+
+/** How long a canceled fetch may take to report itself finished before hyvectl stops waiting. */
+const CANCEL_WAIT_MS = 5000;
+
+/**
+ * Queues the download and follows the task's dispatcher events until it finishes. The subscription
+ * comes first, so that no event of the task can be missed; events that arrive before the reply
+ * (which names the task) are kept and sorted out afterwards. Ctrl-C asks the daemon to kill the
+ * task, waits for it to finish (at most CANCEL_WAIT_MS) and ends with 130; a second Ctrl-C at once.
+ */
+async function isoFetch({ client, json }: Context, url: string, flags: CommandFlags): Promise<void> {
+  let taskId: string | null = null;
+  let early: DispatcherEvent[] = [];
+  let deliver: ((ev: DispatcherEvent) => void) | null = null;
+  client.on('event', (type: string, ev: DispatcherEvent) => {
+    if (type !== 'dispatcher' || !ev || typeof ev !== 'object') return;
+    if (taskId === null) early.push(ev);
+    else if (ev.process_id === taskId) deliver?.(ev);
+  });
+  await client.call('events', 'subscribe', ['dispatcher']);
+
+  let renderer: ProgressRenderer | null = null;
+  let interrupted = false;
+  let onInterrupt: () => void = () => {};
+  const interruption = new Promise<void>((resolve) => (onInterrupt = resolve));
+  let killing = false;
+  const kill = () => {
+    if (killing || taskId === null) return;
+    killing = true;
+    client.call('rpc', 'dispatcher', { action: 'kill', job_id: taskId }).catch((err) => {
+      const line = `${describeError(err)} (while canceling task ${taskId})`;
+      if (renderer) renderer.note(line);
+      else process.stderr.write(line + '\n');
+    });
+  };
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    const line = 'hyvectl: interrupted, canceling the download (Ctrl-C again to stop waiting)';
+    if (renderer) renderer.note(line);
+    else process.stderr.write(line + '\n');
+    kill();
+    onInterrupt();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const reply = await client.call<{ fetchiso: { queueid: string; name: string } }>('sysadm', 'iohyve', {
+      action: 'fetchiso',
+      url,
+      ...(flags.name !== undefined ? { name: flags.name } : {}),
+      ...(flags.overwrite ? { overwrite: true } : {}),
+    });
+    const { queueid, name } = reply.fetchiso;
+    taskId = queueid;
+    const progress = (renderer = new ProgressRenderer(process.stderr, { name }));
+    const finished = new Promise<DispatcherEvent>((resolve, reject) => {
+      deliver = (ev) => {
+        progress.update(ev);
+        if (ev.state === 'finished') resolve(ev);
+      };
+      for (const ev of early) if (ev.process_id === queueid) deliver(ev);
+      early = [];
+      client.once('close', (code: number, reason: string) =>
+        reject(new Error(`connection closed by the daemon (${code}${reason ? ' ' + reason : ''}) while task ${queueid} was not finished`)),
+      );
+    });
+    // Interrupted before the reply named the task: cancel it now.
+    if (interrupted) kill();
+    let timer: NodeJS.Timeout | undefined;
+    const final = await Promise.race([
+      finished,
+      interruption.then(() =>
+        Promise.race([finished, new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), CANCEL_WAIT_MS)))]),
+      ),
+    ]).finally(() => clearTimeout(timer));
+    progress.finish();
+    if (final === null) throw new ExitStatus(130, `task ${queueid} did not finish within ${CANCEL_WAIT_MS / 1000} s of the kill request`);
+    if (json) printJson(final);
+    if (final.result === 'success') {
+      if (!json) process.stdout.write(`fetched ${name}\n`);
+      if (interrupted) throw new ExitStatus(130);
+      return;
+    }
+    const failure = `fetch ${name} ${final.result ?? 'finished'}: ${final.error ?? 'no reason given'}`;
+    throw interrupted ? new ExitStatus(130, failure) : new Error(failure);
+  } catch (err) {
+    // After Ctrl-C the status says "interrupted", whatever else went wrong.
+    if (interrupted && !(err instanceof ExitStatus)) throw new ExitStatus(130, describeError(err).replace(/^hyvectl: /, ''));
+    throw err;
+  } finally {
+    renderer?.finish();
+    process.off('SIGINT', onSigint);
+  }
+}
+
 function arity(usage: string, args: string[], min: number, max: number): void {
   if (args.length < min || args.length > max) throw new UsageError(`usage: hyvectl ${usage}`);
 }
@@ -188,6 +334,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = 0;
   },
   (err) => {
+    if (err instanceof ExitStatus) {
+      if (err.message) process.stderr.write(`hyvectl: ${err.message}\n`);
+      process.exitCode = err.status;
+      return;
+    }
     const usage = err instanceof UsageError || String((err as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
     process.stderr.write(usage ? `hyvectl: ${(err as Error).message}\nrun 'hyvectl help' for usage\n` : describeError(err) + '\n');
     process.exitCode = usage ? 2 : 1;
