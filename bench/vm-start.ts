@@ -1,0 +1,78 @@
+/**
+ * VM start: time from the create+start requests to RUNNING and to the guest's console marker,
+ * next to the same guest booted by running qemu directly, in one run, as ratios.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { startDaemon } from '../test/helpers/daemon.js';
+import { GUEST_DIR, MARKER, guestVm, installGuest, readConsoleUntil } from '../test/helpers/guest.js';
+import { tempDir } from '../test/helpers/daemon.js';
+
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+
+async function directBoot(): Promise<number> {
+  const t0 = performance.now();
+  const qemu = spawn('qemu-system-x86_64', [
+    '-machine', 'q35,accel=tcg', '-cpu', 'max', '-smp', '1', '-m', '256M', '-nodefaults', '-no-user-config', '-display', 'none',
+    '-serial', 'stdio', '-kernel', path.join(GUEST_DIR, 'vmlinuz'), '-initrd', path.join(GUEST_DIR, 'initrd.gz'),
+    '-append', 'console=ttyS0 panic=-1 quiet',
+  ], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('direct qemu: no marker')), 60_000);
+    qemu.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes(MARKER)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const ms = performance.now() - t0;
+  qemu.kill('SIGKILL');
+  return ms;
+}
+
+async function viaHyved(rounds: number): Promise<{ running: number; marker: number }[]> {
+  const stateDir = await tempDir('hyved-bench-');
+  await installGuest(stateDir);
+  const d = await startDaemon({ log: { level: 'warn' } }, stateDir);
+  const c = await d.client();
+  const out: { running: number; marker: number }[] = [];
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      const { vmid } = await c.call<{ vmid: string }>('sysadm', 'vm', guestVm(`bench${i}`));
+      await c.call('sysadm', 'vm', { action: 'state', vmid, state: 'RUNNING' });
+      const running = performance.now() - t0;
+      await readConsoleUntil(path.join(stateDir, 'vms', vmid, 'console.sock'), new RegExp(MARKER), 60_000);
+      out.push({ running, marker: performance.now() - t0 });
+      await c.call('sysadm', 'vm', { action: 'delete', vmid, force: true });
+    }
+  } finally {
+    c.close();
+    await d.stop();
+  }
+  return out;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const direct: number[] = [];
+const hyved: { running: number; marker: number }[] = [];
+// Interleaved, so a noisy neighbour hurts both sides alike.
+for (let i = 0; i < ROUNDS; i++) {
+  direct.push(await directBoot());
+  hyved.push(...(await viaHyved(1)));
+}
+const d = median(direct);
+const h = median(hyved.map((x) => x.marker));
+console.log(JSON.stringify({
+  scenario: 'vm-start',
+  rounds: ROUNDS,
+  hyved_to_running_ms: Math.round(median(hyved.map((x) => x.running))),
+  hyved_to_marker_ms: Math.round(h),
+  qemu_direct_to_marker_ms: Math.round(d),
+  ratio_marker_hyved_over_direct: Math.round((h / d) * 100) / 100,
+}));
