@@ -24,6 +24,8 @@ interface Runtime {
 }
 
 export interface DiscTools {
+  /** The file format the driver's discs are in, as their file name extension. */
+  readonly discExtension: string;
   createDisc(file: string, sizeMib: number): Promise<void>;
   resizeDisc(file: string, sizeMib: number): Promise<void>;
 }
@@ -259,7 +261,7 @@ export class VmEngine {
   }
 
   discPath(def: VmDefinition, label: string, grade: string): string {
-    return path.join(this.d.config.storage_grades[grade], def.vmid, `${label}.qcow2`);
+    return path.join(this.d.config.storage_grades[grade], def.vmid, `${label}.${this.d.discs.discExtension}`);
   }
 
   private async bootFile(name: string): Promise<string> {

@@ -18,6 +18,8 @@ export interface Config {
   log: { level: 'error' | 'warn' | 'info' | 'debug'; file: string };
   tasks: { concurrency: number; history: number };
   iso: { import_dirs: string[]; stall_timeout_s: number; max_redirects: number };
+  hypervisor: 'auto' | 'qemu' | 'bhyve';
+  bhyve: { uefi_code: string; uefi_vars: string };
   accelerator: 'auto' | 'kvm' | 'tcg';
   qemu: { binary: string; img_binary: string; efi_code: string; efi_vars: string };
   vm: { stop_timeout_s: number; status_timeout_ms: number };
@@ -44,6 +46,8 @@ export function defaultConfig(): Config {
     log: { level: 'info', file: 'hyved.log' },
     tasks: { concurrency: 4, history: 200 },
     iso: { import_dirs: [], stall_timeout_s: 60, max_redirects: 5 },
+    hypervisor: 'auto',
+    bhyve: { uefi_code: '/usr/local/share/uefi-firmware/BHYVE_UEFI.fd', uefi_vars: '/usr/local/share/uefi-firmware/BHYVE_UEFI_VARS.fd' },
     accelerator: 'auto',
     qemu: {
       binary: 'qemu-system-x86_64',
@@ -104,6 +108,7 @@ export function loadConfig(overrides: ConfigOverrides = {}): Config {
     iso: { ...defaults.iso, ...file.iso },
     qemu: { ...defaults.qemu, ...file.qemu },
     vm: { ...defaults.vm, ...file.vm },
+    bhyve: { ...defaults.bhyve, ...file.bhyve },
     groups: { default: {}, ...file.groups },
   };
   config.iso.import_dirs = config.iso.import_dirs.map((d) => path.resolve(d));

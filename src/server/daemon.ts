@@ -14,6 +14,7 @@ import { IsoStore } from '../store/iso-store.js';
 import { VmStore } from '../store/vm-store.js';
 import { VmEngine } from '../hypervisor/engine.js';
 import { QemuDriver } from '../hypervisor/qemu/driver.js';
+import { BhyveDriver } from '../hypervisor/bhyve/driver.js';
 import { detectAccelerator, readable } from '../hypervisor/host.js';
 import { VERSION } from './version.js';
 
@@ -48,8 +49,7 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
   await isos.init();
   events.defineType('vm', { permission: 'vm.view', gidOf: (a) => a.gid as string });
   const accelerator = await detectAccelerator(config.accelerator);
-  const efi = (await readable(config.qemu.efi_code)) && (await readable(config.qemu.efi_vars)) ? { code: config.qemu.efi_code, vars: config.qemu.efi_vars } : null;
-  const driver = new QemuDriver({ binary: config.qemu.binary, imgBinary: config.qemu.img_binary }, efi !== null);
+  const { driver, efi } = await makeDriver(config);
   const vms = new VmEngine({ config, log, events, store: new VmStore(config.state_dir), isos, driver, discs: driver, accelerator, efi });
   await vms.init();
   log.info(`hypervisor ${driver.name} with ${accelerator}${efi ? ', UEFI firmware found' : ', no UEFI firmware'}`);
@@ -80,6 +80,18 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
       services.auth.sessions.close();
     },
   };
+}
+
+/** The configured hypervisor, with the UEFI firmware it can use (null when not installed). */
+async function makeDriver(config: Config): Promise<{ driver: QemuDriver | BhyveDriver; efi: { code: string; vars: string } | null }> {
+  const kind = config.hypervisor === 'auto' ? (process.platform === 'freebsd' ? 'bhyve' : 'qemu') : config.hypervisor;
+  const firmware = kind === 'qemu' ? { code: config.qemu.efi_code, vars: config.qemu.efi_vars } : { code: config.bhyve.uefi_code, vars: config.bhyve.uefi_vars };
+  const efi = (await readable(firmware.code)) && (await readable(firmware.vars)) ? firmware : null;
+  const driver =
+    kind === 'qemu'
+      ? new QemuDriver({ binary: config.qemu.binary, imgBinary: config.qemu.img_binary }, efi !== null)
+      : new BhyveDriver({ bhyve: '/usr/sbin/bhyve', bhyvectl: '/usr/sbin/bhyvectl', ifconfig: '/sbin/ifconfig', uefiCode: efi?.code ?? null });
+  return { driver, efi };
 }
 
 /** First start with no users: create `admin` with a random password, shown once and kept 0600. */

@@ -135,6 +135,7 @@ export interface QemuOptions { binary: string; imgBinary: string }
 /** QEMU on Linux (and FreeBSD): daemonized processes, driven over QMP. */
 export class QemuDriver implements Driver {
   readonly name = 'qemu';
+  readonly discExtension = 'qcow2';
 
   constructor(private readonly opts: QemuOptions, private readonly efiAvailable: boolean) {}
 
