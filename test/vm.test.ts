@@ -177,3 +177,43 @@ test('kill -9 of the daemon while two VMs run: both re-adopted RUNNING, pause/re
   assert.deepEqual(await state(b), { vmid: b, state: 'STOPPED' });
   await state(a, 'STOPPED', true);
 });
+
+test('media by USB, BLOCK and VIRTIO, a display and a NAT nic: QEMU accepts them all', async () => {
+  const isoDir = path.join(d.stateDir, 'images', 'iso');
+  await writeFile(path.join(isoDir, 'tiny.iso'), Buffer.alloc(1024 * 1024));
+  const vmid = await create(guestVm('devices', {
+    media: [
+      { mid: 'tiny.iso', mode: 'USB', readonly: true },
+      { mid: 'tiny.iso', mode: 'BLOCK', readonly: true },
+      { mid: 'tiny.iso', mode: 'VIRTIO', readonly: true },
+    ],
+    nics: [{ type: 'NAT' }],
+    displays: [{ name: 'main', width: 1024, height: 768 }],
+  }));
+  assert.deepEqual(await state(vmid, 'RUNNING'), { vmid, state: 'RUNNING' });
+  await access(path.join(vmDir(vmid), 'vnc.sock'));
+  const log = await readFile(path.join(vmDir(vmid), 'qemu.log'), 'utf8');
+  for (const dev of ['usb-storage', 'ide-cd', 'scsi-cd', 'virtio-net-pci', 'VGA,xres=1024,yres=768']) assert.ok(log.includes(dev), dev);
+  assert.equal(await code(c.call('sysadm', 'iohyve', { action: 'rmiso', target: 'tiny.iso' })), 409, 'an ISO in use by a VM stays');
+  await state(vmid, 'STOPPED', true);
+});
+
+test('a hung QEMU reads UNKNOWN within the status timeout, and listing never waits on it', async () => {
+  const vmid = await create(guestVm('hung'));
+  await state(vmid, 'RUNNING');
+  const [pid] = await qemuPidsOf(vmid);
+  process.kill(pid, 'SIGSTOP');
+  try {
+    const t0 = Date.now();
+    assert.deepEqual(await state(vmid), { vmid, state: 'UNKNOWN' });
+    assert.ok(Date.now() - t0 < 5000);
+    const t1 = Date.now();
+    const list = await c.call<{ vms: { vmid: string; state: string }[] }>('sysadm', 'vm', { action: 'list', gid: 'default' });
+    assert.ok(Date.now() - t1 < 500, 'list answers from what it knows');
+    assert.equal(list.vms.find((v) => v.vmid === vmid)?.state, 'UNKNOWN');
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+  assert.deepEqual(await state(vmid), { vmid, state: 'RUNNING' });
+  await state(vmid, 'STOPPED', true);
+});

@@ -121,7 +121,7 @@ export class VmEngine {
     }
   }
 
-  /** Any ISO media or boot file in use by a VM that is not stopped, by name. */
+  /** VMs whose definition attaches the medium `mid`: removing it would break their next start. */
   usersOfMedium(mid: string): Runtime[] {
     return [...this.vms.values()].filter((r) => r.def.media.some((m) => m.mid === mid));
   }

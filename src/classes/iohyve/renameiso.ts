@@ -14,6 +14,8 @@ export default defineAction<Args>({
       const busy = services.tasks.activeWithKey(`iso:${name}`);
       if (busy) throw conflict(`ISO '${name}' is busy with task ${busy.id}`);
     }
+    const users = services.vms.usersOfMedium(source);
+    if (users.length) throw conflict(`ISO '${source}' is attached to VM ${users.map((u) => u.def.name).join(', ')}`);
     await services.isos.rename(source, target, overwrite);
     return { renameiso: { source, target } };
   },

@@ -10,6 +10,8 @@ export default defineAction<{ target: string }>({
   async handler({ target }, { services }) {
     const busy = services.tasks.activeWithKey(`iso:${target}`);
     if (busy) throw conflict(`ISO '${target}' is busy with task ${busy.id}`);
+    const users = services.vms.usersOfMedium(target);
+    if (users.length) throw conflict(`ISO '${target}' is attached to VM ${users.map((u) => u.def.name).join(', ')}`);
     await services.isos.remove(target);
     return { rmiso: { target } };
   },
