@@ -165,9 +165,9 @@ export class VmEngine {
   }
 
   /** Changes the definition; hardware changes only while STOPPED. */
-  async update(vmid: string, patch: Partial<Pick<VmDefinition, 'cpus' | 'memory_mib' | 'autostart' | 'description' | 'media'>>): Promise<VmDefinition> {
+  async update(vmid: string, patch: Partial<Pick<VmDefinition, 'cpus' | 'memory_mib' | 'autostart' | 'description' | 'media' | 'boot'>>): Promise<VmDefinition> {
     const rt = this.get(vmid);
-    const hardware = patch.cpus !== undefined || patch.memory_mib !== undefined || patch.media !== undefined;
+    const hardware = patch.cpus !== undefined || patch.memory_mib !== undefined || patch.media !== undefined || patch.boot !== undefined;
     if (hardware && (rt.state !== 'STOPPED' || rt.busy)) throw conflict(`VM '${rt.def.name}' is ${rt.state}: stop it before changing its hardware`);
     for (const m of patch.media ?? []) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
     this.checkQuota(rt.def.gid, { cpus: (patch.cpus ?? rt.def.cpus) - rt.def.cpus, memory_mib: (patch.memory_mib ?? rt.def.memory_mib) - rt.def.memory_mib });
@@ -175,6 +175,31 @@ export class VmEngine {
     await this.d.store.save(next);
     rt.def = next;
     return next;
+  }
+
+  /** Adds a disc (created empty) to a stopped VM. */
+  async addDisc(vmid: string, disc: VmDefinition['discs'][number]): Promise<void> {
+    const rt = this.get(vmid);
+    if (rt.state !== 'STOPPED' || rt.busy) throw conflict('Please stop the guest first');
+    if (rt.def.discs.some((d) => d.label === disc.label)) throw conflict(`VM '${rt.def.name}' already has a disc '${disc.label}'`);
+    if (!Object.hasOwn(this.d.config.storage_grades, disc.storage_grade)) throw notFound(`no storage grade '${disc.storage_grade}'`);
+    this.checkQuota(rt.def.gid, { disk_mib: disc.size_mib });
+    const file = this.discPath(rt.def, disc.label, disc.storage_grade);
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await this.d.discs.createDisc(file, disc.size_mib);
+    rt.def.discs.push(disc);
+    await this.d.store.save(rt.def);
+  }
+
+  /** Removes a disc and its file from a stopped VM. */
+  async removeDisc(vmid: string, label: string): Promise<void> {
+    const rt = this.get(vmid);
+    if (rt.state !== 'STOPPED' || rt.busy) throw conflict('Please stop the guest first');
+    const disc = rt.def.discs.find((d) => d.label === label);
+    if (!disc) throw notFound(`VM '${rt.def.name}' has no disc '${label}'`);
+    rt.def.discs = rt.def.discs.filter((d) => d !== disc);
+    await this.d.store.save(rt.def);
+    await rm(this.discPath(rt.def, label, disc.storage_grade), { force: true });
   }
 
   /** Resizes (grows) a disc of a stopped VM. */

@@ -12,6 +12,8 @@ export interface VmDefinition {
   nics: { type: 'NAT' | 'BRIDGE'; host?: string }[];
   discs: { label: string; size_mib: number; storage_grade: string }[];
   autostart: boolean;
+  /** Boot device order for firmware boot: discs first (default) or the first CD medium. */
+  boot?: 'disk' | 'cd';
   description: string;
   rosetta: boolean;
   /** Direct kernel boot, for appliances and tests. */

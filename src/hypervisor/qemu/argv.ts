@@ -56,10 +56,14 @@ export function qemuArgv(plan: LaunchPlan): string[] {
   } else {
     a.push('-display', 'none');
   }
+  // bootindex orders the firmware's boot menu: a CD first only when asked (an install).
+  const cdFirst = def.boot === 'cd';
+  let bootIndex = cdFirst ? 1 : 0;
   plan.discPaths.forEach((p, i) => {
     a.push('-drive', `file=${optPath(p)},if=none,id=disc${i},format=qcow2,discard=unmap`);
-    a.push('-device', `virtio-blk-pci,drive=disc${i},id=disc${i}-dev`);
+    a.push('-device', `virtio-blk-pci,drive=disc${i},id=disc${i}-dev${i === 0 ? `,bootindex=${bootIndex}` : ''}`);
   });
+  bootIndex = cdFirst ? 0 : 1;
   let usb = false;
   let scsi = false;
   let ide = 0;
@@ -79,7 +83,9 @@ export function qemuArgv(plan: LaunchPlan): string[] {
       a.push('-device', `${iso ? 'scsi-cd' : 'scsi-hd'},drive=media${i},bus=scsi0.0,id=media${i}-dev`);
     } else if (iso) {
       // q35's AHCI controller offers six ports as ide.0 .. ide.5.
-      a.push('-device', `ide-cd,drive=media${i},bus=ide.${ide++},id=media${i}-dev`);
+      const boot = ide === 0 ? `,bootindex=${bootIndex}` : '';
+      a.push('-device', `ide-cd,drive=media${i},bus=ide.${ide},id=media${i}-dev${boot}`);
+      ide++;
     } else {
       a.push('-device', `virtio-blk-pci,drive=media${i},id=media${i}-dev`);
     }
