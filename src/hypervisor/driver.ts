@@ -12,6 +12,8 @@ export type RunStatus = 'running' | 'paused' | 'stopped' | 'unknown';
 export interface VmHandle extends EventEmitter {
   readonly pid: number;
   status(timeoutMs?: number): Promise<RunStatus>;
+  /** What the hypervisor has attached right now (QMP query-block); [] where it cannot tell. */
+  blockDevices(timeoutMs?: number): Promise<BlockDevice[]>;
   pause(): Promise<void>;
   resume(): Promise<void>;
   reset(): Promise<void>;
@@ -24,6 +26,8 @@ export interface VmHandle extends EventEmitter {
   /** Lets go of the VM (daemon shutdown) without stopping it. */
   detach(): void;
 }
+
+export interface BlockDevice { device: string; file: string | null; readonly: boolean; removable: boolean }
 
 export class HypervisorError extends Error {}
 

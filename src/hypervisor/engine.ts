@@ -7,7 +7,7 @@ import type { EventHub } from '../server/events.js';
 import type { Logger } from '../server/logger.js';
 import { IsoStore } from '../store/iso-store.js';
 import type { VmStore } from '../store/vm-store.js';
-import { HypervisorError, type Driver, type RunStatus, type VmHandle } from './driver.js';
+import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';
 import type { LaunchPlan, VmDefinition, VmState } from './types.js';
 
 const newVmid = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
@@ -278,6 +278,13 @@ export class VmEngine {
     const next: VmState = status === 'running' ? 'RUNNING' : status === 'paused' ? 'PAUSED' : 'UNKNOWN';
     if (rt.handle && next !== rt.state) this.transition(rt, next);
     return rt.state;
+  }
+
+  /** The block devices QEMU has attached now; [] for a stopped VM or a hypervisor that cannot tell. */
+  async liveBlocks(vmid: string): Promise<BlockDevice[]> {
+    const rt = this.get(vmid);
+    if (!rt.handle) return [];
+    return rt.handle.blockDevices(this.d.config.vm.status_timeout_ms).catch(() => []);
   }
 
   /** Daemon shutdown: VMs keep running; only our connections to them close. */

@@ -9,6 +9,6 @@ export default defineAction<{ vmid: string }>({
   async handler({ vmid }, ctx) {
     vmFor(ctx, vmid, 'vm.view');
     await ctx.services.vms.refresh(vmid);
-    return describeVm(ctx.services.vms, ctx.services.vms.get(vmid));
+    return { ...describeVm(ctx.services.vms, ctx.services.vms.get(vmid)), block_devices: await ctx.services.vms.liveBlocks(vmid) };
   },
 });

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { copyFile, open, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { HypervisorError, type Driver, type RunStatus, type VmHandle } from '../driver.js';
+import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from '../driver.js';
 import type { DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
 import { bhyveArgv, bhyveVmName, bhyvectlDestroyArgv, bhyvectlPoweroffArgv } from './argv.js';
 
@@ -39,6 +39,10 @@ class BhyveVm extends EventEmitter implements VmHandle {
 
   async status(): Promise<RunStatus> {
     return (await exists(`/dev/vmm/${this.name}`)) && alive(this.pid) ? 'running' : 'stopped';
+  }
+
+  async blockDevices(): Promise<BlockDevice[]> {
+    return [];
   }
 
   async pause(): Promise<void> {

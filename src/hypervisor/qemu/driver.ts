@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { appendFile, copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { HypervisorError, type Driver, type RunStatus, type VmHandle } from '../driver.js';
+import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from '../driver.js';
 import type { DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
 import { processTag, qemuArgv, runtimePaths } from './argv.js';
 import { QmpClient, QmpTimeout } from './qmp.js';
@@ -32,6 +32,17 @@ class QemuVm extends EventEmitter implements VmHandle {
       if (this.qmp.isClosed && !alive(this.pid)) return 'stopped';
       throw err;
     }
+  }
+
+  async blockDevices(timeoutMs = 2000): Promise<BlockDevice[]> {
+    type Info = { device: string; qdev?: string; removable: boolean; inserted?: { file: string; ro: boolean } };
+    const list = await this.qmp.execute<Info[]>('query-block', undefined, timeoutMs);
+    return list.map((b) => ({
+      device: b.qdev || b.device,
+      file: b.inserted?.file ?? null,
+      readonly: b.inserted?.ro ?? false,
+      removable: b.removable,
+    }));
   }
 
   async pause(): Promise<void> {

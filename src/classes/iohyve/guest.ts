@@ -1,0 +1,75 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { CallContext } from '../../server/action.js';
+import { badRequest, notFound } from '../../server/errors.js';
+import type { Services } from '../../server/services.js';
+import { writeFileAtomic } from '../../store/atomic.js';
+import type { Permission } from '../../store/permissions.js';
+
+/** iohyve's VMs are the default group's, addressed by name. */
+export const IOHYVE_GROUP = 'default';
+
+export function guest(ctx: CallContext, name: string, perm: Permission) {
+  ctx.require(perm, IOHYVE_GROUP);
+  const rt = ctx.services.vms.byName(IOHYVE_GROUP, name);
+  if (!rt) throw notFound(`No such guest: ${name}`);
+  return rt;
+}
+
+const UNITS: Record<string, number> = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
+
+/** iohyve sizes ("8G", "512M", "1T", "100K") in MiB, rounded up. */
+export function parseSize(size: string, field = 'size'): number {
+  const m = /^(\d+(?:\.\d+)?)([KMGT])?B?$/i.exec(size.trim());
+  const mib = m ? Math.ceil(Number(m[1]) * UNITS[(m[2] ?? 'M').toUpperCase()]) : NaN;
+  if (!Number.isSafeInteger(mib) || mib < 1) {
+    throw badRequest(`${field}: '${size}' is not a size like 8G or 512M`, [{ path: `/args/${field}`, message: 'must be a size such as 8G, 512M or 1T' }]);
+  }
+  return mib;
+}
+
+export function formatSize(mib: number): string {
+  if (mib % (1024 * 1024) === 0) return `${mib / (1024 * 1024)}T`;
+  if (mib % 1024 === 0) return `${mib / 1024}G`;
+  return `${mib}M`;
+}
+
+/** sysadm sends flags as "true"/"false" strings; hyved also takes booleans. */
+export function flag(v: boolean | string | undefined): boolean {
+  return v === true || v === 'true' || v === 'YES' || v === '1';
+}
+
+export interface IohyveSettings { pool: string | null; nic: string | null }
+
+/** What `setup` recorded (iohyve.json in the state dir): the storage grade and NICID iohyve uses. */
+export async function readSettings(services: Services): Promise<IohyveSettings> {
+  try {
+    return JSON.parse(await readFile(settingsFile(services), 'utf8')) as IohyveSettings;
+  } catch {
+    return { pool: null, nic: null };
+  }
+}
+
+export async function writeSettings(services: Services, s: IohyveSettings): Promise<void> {
+  await writeFileAtomic(settingsFile(services), JSON.stringify(s) + '\n', 0o600);
+}
+
+function settingsFile(services: Services): string {
+  return path.join(services.config.state_dir, 'iohyve.json');
+}
+
+/** The storage grade for iohyve discs: the one `setup` chose, or `pool` when named, else the first. */
+export async function gradeFor(services: Services, pool?: string): Promise<string> {
+  const grades = services.config.storage_grades;
+  const wanted = pool ?? (await readSettings(services)).pool ?? Object.keys(grades)[0];
+  const byDir = Object.entries(grades).find(([, dir]) => dir === path.resolve(wanted));
+  const grade = Object.hasOwn(grades, wanted) ? wanted : byDir?.[0];
+  if (!grade) throw notFound(`No such pool: ${wanted} (pools are the storage grades: ${Object.keys(grades).join(', ')})`);
+  return grade;
+}
+
+/** The next free "diskN" label. */
+export function nextDiskLabel(labels: string[]): string {
+  for (let i = 0; ; i++) if (!labels.includes(`disk${i}`)) return `disk${i}`;
+}
+

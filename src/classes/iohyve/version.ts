@@ -1,0 +1,9 @@
+import { defineAction } from '../../server/action.js';
+
+export default defineAction({
+  namespace: 'sysadm',
+  name: 'iohyve',
+  action: 'version',
+  permission: 'vm.view',
+  handler: (_args, { services }) => ({ version: { version: `hyved ${services.version}` } }),
+});
