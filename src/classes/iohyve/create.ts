@@ -1,6 +1,6 @@
 import { Status, defineAction } from '../../server/action.js';
 import { conflict } from '../../server/errors.js';
-import { IOHYVE_GROUP, gradeFor, parseSize, readSettings } from './guest.js';
+import { IOHYVE_GROUP, gradeFor, parseSize, queueTask, readSettings } from './guest.js';
 
 /** iohyve's defaults: 1 CPU, 512 MiB, disk0 of `size`, the creation time as description. */
 export default defineAction<{ name: string; size: string; pool?: string }>({
@@ -11,7 +11,7 @@ export default defineAction<{ name: string; size: string; pool?: string }>({
   write: true,
   async handler({ name, size, pool }, ctx) {
     ctx.require('vm.create', IOHYVE_GROUP);
-    const { services, user } = ctx;
+    const { services } = ctx;
     const sizeMib = parseSize(size);
     if (services.vms.byName(IOHYVE_GROUP, name)) throw conflict(`Guest ${name} already exists`);
     const busy = services.tasks.activeWithKey(`iohyve:${name}`);
@@ -19,32 +19,24 @@ export default defineAction<{ name: string; size: string; pool?: string }>({
     const grade = await gradeFor(services, pool);
     const nic = (await readSettings(services)).nic;
     const command = `iohyve create ${name} ${size}`;
-    const task = services.tasks.submit({
-      owner: user!.username,
-      queue: 'sysadm/iohyve',
-      action: 'create',
-      eventSystem: 'sysadm/iohyve',
-      command,
-      key: `iohyve:${name}`,
-      async run(task) {
-        task.progress({ description: `creating ${name} with a ${size} disk0` });
-        const def = await services.vms.create({
-          name,
-          gid: IOHYVE_GROUP,
-          type: 'BIOS',
-          cpus: 1,
-          memory_mib: 512,
-          displays: [],
-          media: [],
-          nics: nic ? [{ type: 'BRIDGE', host: nic }] : [{ type: 'NAT' }],
-          discs: [{ label: 'disk0', size_mib: sizeMib, storage_grade: grade }],
-          autostart: false,
-          description: new Date().toString(),
-          rosetta: false,
-        });
-        return { name, vmid: def.vmid, size };
-      },
+    const queued = queueTask(ctx, 'create', command, `iohyve:${name}`, async (task) => {
+      task.progress({ description: `creating ${name} with a ${size} disk0` });
+      const def = await services.vms.create({
+        name,
+        gid: IOHYVE_GROUP,
+        type: 'BIOS',
+        cpus: 1,
+        memory_mib: 512,
+        displays: [],
+        media: [],
+        nics: nic ? [{ type: 'BRIDGE', host: nic }] : [{ type: 'NAT' }],
+        discs: [{ label: 'disk0', size_mib: sizeMib, storage_grade: grade }],
+        autostart: false,
+        description: new Date().toString(),
+        rosetta: false,
+      });
+      return { name, vmid: def.vmid, size };
     });
-    return new Status(202, { create: { command, comment: 'Task Queued', queueid: task.id } });
+    return new Status(202, { create: queued });
   },
 });

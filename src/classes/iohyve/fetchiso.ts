@@ -4,6 +4,7 @@ import { badRequest, conflict, forbidden } from '../../server/errors.js';
 import { FetchError, checkUrl, nameFromUrl, redact } from '../../store/fetch/index.js';
 import { downloadIso } from '../../store/iso-download.js';
 import { IsoStore } from '../../store/iso-store.js';
+import { queueTask } from './guest.js';
 
 interface Args { url: string; name?: string; overwrite?: boolean }
 
@@ -18,7 +19,8 @@ export default defineAction<Args>({
   action: 'fetchiso',
   permission: 'iso.manage',
   write: true,
-  async handler({ url: raw, name: wanted, overwrite = false }, { services, user }) {
+  async handler({ url: raw, name: wanted, overwrite = false }, ctx) {
+    const { services } = ctx;
     let url: URL;
     try {
       url = new URL(raw);
@@ -37,16 +39,7 @@ export default defineAction<Args>({
     if (busy) throw conflict(`ISO '${name}' is already being fetched by task ${busy.id}`);
     // Passwords in ftp://user:pass@host URLs stay out of commands, events and logs.
     const command = `iohyve fetch ${redact(url)}`;
-    const task = services.tasks.submit({
-      owner: user!.username,
-      queue: 'sysadm/iohyve',
-      action: 'fetchiso',
-      eventSystem: 'sysadm/iohyve',
-      command,
-      key: `iso:${name}`,
-      filename: name,
-      run: (ctx) => downloadIso(ctx, services.isos, services.config, url, name, overwrite),
-    });
-    return new Status(202, { fetchiso: { command, comment: 'Task Queued', queueid: task.id, name } });
+    const queued = queueTask(ctx, 'fetchiso', command, `iso:${name}`, (task) => downloadIso(task, services.isos, services.config, url, name, overwrite), name);
+    return new Status(202, { fetchiso: { ...queued, name } });
   },
 });

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext } from '../../server/action.js';
+import type { TaskContext } from '../../queue/queue.js';
 import { badRequest, notFound } from '../../server/errors.js';
 import type { Services } from '../../server/services.js';
 import { writeFileAtomic } from '../../store/atomic.js';
@@ -73,3 +74,20 @@ export function nextDiskLabel(labels: string[]): string {
   for (let i = 0; ; i++) if (!labels.includes(`disk${i}`)) return `disk${i}`;
 }
 
+
+export interface Queued { command: string; comment: 'Task Queued'; queueid: string }
+
+/** Queues an iohyve task on `key` (one at a time per ISO or guest) and answers as iohyve did. */
+export function queueTask(ctx: CallContext, action: string, command: string, key: string, run: (t: TaskContext) => Promise<unknown>, filename?: string): Queued {
+  const task = ctx.services.tasks.submit({
+    owner: ctx.user!.username,
+    queue: 'sysadm/iohyve',
+    action,
+    eventSystem: 'sysadm/iohyve',
+    command,
+    key,
+    ...(filename ? { filename } : {}),
+    run,
+  });
+  return { command, comment: 'Task Queued', queueid: task.id };
+}

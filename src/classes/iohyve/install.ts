@@ -1,7 +1,7 @@
 import { Status, defineAction } from '../../server/action.js';
 import { conflict, notFound } from '../../server/errors.js';
 import { IsoStore } from '../../store/iso-store.js';
-import { guest } from './guest.js';
+import { guest, queueTask } from './guest.js';
 
 /** Boots the guest from an ISO of the store, attached as a CD and first in the boot order. */
 export default defineAction<{ name: string; iso: string }>({
@@ -13,29 +13,20 @@ export default defineAction<{ name: string; iso: string }>({
   async handler({ name, iso }, ctx) {
     const rt = guest(ctx, name, 'vm.state');
     ctx.require('vm.create', rt.def.gid);
-    const { services, user } = ctx;
+    const { services } = ctx;
     IsoStore.check(iso, 'iso');
     if (!(await services.isos.exists(iso))) throw notFound(`No such ISO: ${iso}`);
     if (rt.state !== 'STOPPED') throw conflict('Please stop the guest first');
     const command = `iohyve install ${name} ${iso}`;
-    const task = services.tasks.submit({
-      owner: user!.username,
-      queue: 'sysadm/iohyve',
-      action: 'install',
-      eventSystem: 'sysadm/iohyve',
-      command,
-      key: `iohyve:${name}`,
-      filename: iso,
-      async run(task) {
-        const vmid = rt.def.vmid;
-        const others = rt.def.media.filter((m) => m.mid !== iso);
-        task.progress({ description: `attaching ${iso} to ${name}` });
-        await services.vms.update(vmid, { media: [{ mid: iso, mode: 'BLOCK', readonly: true }, ...others], boot: 'cd' });
-        task.progress({ description: `starting ${name} from ${iso}` });
-        await services.vms.setState(vmid, 'RUNNING', false);
-        return { name, iso };
-      },
-    });
-    return new Status(202, { install: { command, comment: 'Task Queued', queueid: task.id } });
+    const vmid = rt.def.vmid;
+    const queued = queueTask(ctx, 'install', command, `iohyve:${name}`, async (task) => {
+      const others = rt.def.media.filter((m) => m.mid !== iso);
+      task.progress({ description: `attaching ${iso} to ${name}` });
+      await services.vms.update(vmid, { media: [{ mid: iso, mode: 'BLOCK', readonly: true }, ...others], boot: 'cd' });
+      task.progress({ description: `starting ${name} from ${iso}` });
+      await services.vms.setState(vmid, 'RUNNING', false);
+      return { name, iso };
+    }, iso);
+    return new Status(202, { install: queued });
   },
 });

@@ -56,12 +56,14 @@ export function qemuArgv(plan: LaunchPlan): string[] {
   } else {
     a.push('-display', 'none');
   }
-  // bootindex orders the firmware's boot menu: a CD first only when asked (an install).
+  // bootindex orders the firmware's boot menu: a CD first only when asked (an install). A direct
+  // kernel boot takes bootindex 0 itself, so then no device gets one.
+  const firmwareBoot = !plan.kernelPath;
   const cdFirst = def.boot === 'cd';
   let bootIndex = cdFirst ? 1 : 0;
   plan.discPaths.forEach((p, i) => {
     a.push('-drive', `file=${optPath(p)},if=none,id=disc${i},format=qcow2,discard=unmap`);
-    a.push('-device', `virtio-blk-pci,drive=disc${i},id=disc${i}-dev${i === 0 ? `,bootindex=${bootIndex}` : ''}`);
+    a.push('-device', `virtio-blk-pci,drive=disc${i},id=disc${i}-dev${firmwareBoot && i === 0 ? `,bootindex=${bootIndex}` : ''}`);
   });
   bootIndex = cdFirst ? 0 : 1;
   let usb = false;
@@ -83,7 +85,7 @@ export function qemuArgv(plan: LaunchPlan): string[] {
       a.push('-device', `${iso ? 'scsi-cd' : 'scsi-hd'},drive=media${i},bus=scsi0.0,id=media${i}-dev`);
     } else if (iso) {
       // q35's AHCI controller offers six ports as ide.0 .. ide.5.
-      const boot = ide === 0 ? `,bootindex=${bootIndex}` : '';
+      const boot = firmwareBoot && ide === 0 ? `,bootindex=${bootIndex}` : '';
       a.push('-device', `ide-cd,drive=media${i},bus=ide.${ide},id=media${i}-dev${boot}`);
       ide++;
     } else {
