@@ -16,7 +16,7 @@ const created: string[] = [];
 before(async () => {
   const stateDir = await tempDir();
   await installGuest(stateDir);
-  d = await startDaemon({ vm: { stop_timeout_s: 30 }, groups: { small: { quota: { vms: 1, cpus: 2, memory_mib: 512 } } } }, stateDir);
+  d = await startDaemon({ vm: { stop_timeout_s: 30 }, groups: { small: { quota: { vms: 1, cpus: 2, memory_mib: 512 } } }, nics: { lan: { interface: 'lo' } } }, stateDir);
   c = await d.client();
   c.on('event', (name: string, a: VmEvent) => name === 'vm' && events.push(a));
   await c.call('events', 'subscribe', ['vm']);
@@ -117,6 +117,11 @@ test('errors: unknown vmid 404, duplicate name 409, quota 406, bad type/mode 406
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('g', { gid: 'nogroup' }))), 404);
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('k', { kernel: '../../users.json' }))), 400);
   assert.equal(await code(c.call('sysadm', 'vm', { action: 'list', gid: 'nogroup' })), 404);
+  const bridged = await create(guestVm('bridged', { nics: [{ type: 'BRIDGE', host: 'lan' }] }));
+  const notBridge = await state(bridged, 'RUNNING').catch((e: CallError) => e);
+  assert.ok(notBridge instanceof CallError);
+  assert.equal(notBridge.code, 406, 'lo is no bridge: a clear 406, not a QEMU failure');
+  assert.match(notBridge.message, /not a bridge/);
   const list = await c.call<{ vms: { vmid: string; name: string; state: string; cpus: number; memory_mib: number }[] }>('sysadm', 'vm', { action: 'list', gid: 'default' });
   assert.ok(list.vms.some((v) => v.vmid === vmid && v.name === 'dupe' && v.state === 'STOPPED' && v.cpus === 1 && v.memory_mib === 256));
 });
@@ -216,4 +221,24 @@ test('a hung QEMU reads UNKNOWN within the status timeout, and listing never wai
   }
   assert.deepEqual(await state(vmid), { vmid, state: 'RUNNING' });
   await state(vmid, 'STOPPED', true);
+});
+
+test('SIGTERM leaves VMs running; on the next start autostart VMs come up by themselves', async () => {
+  const running = await create(guestVm('keeps-running'));
+  const auto = await create(guestVm('auto', { autostart: true }));
+  await state(running, 'RUNNING');
+  const [pid] = await qemuPidsOf(running);
+  c.close();
+  assert.equal(await d.stop('SIGTERM'), 0);
+  assert.deepEqual(await qemuPidsOf(running), [pid], 'the daemon left its VM alone');
+  assert.deepEqual(await qemuPidsOf(auto), []);
+
+  d = await startDaemon({ vm: { stop_timeout_s: 30 } }, d.stateDir);
+  c = await d.client('admin', (await readFile(path.join(d.stateDir, 'admin-password'), 'utf8')).trim());
+  assert.deepEqual(await state(running), { vmid: running, state: 'RUNNING' });
+  const until = Date.now() + 15_000;
+  while ((await state(auto)).state !== 'RUNNING' && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await state(auto), { vmid: auto, state: 'RUNNING' });
+  await state(running, 'STOPPED', true);
+  await state(auto, 'STOPPED', true);
 });
