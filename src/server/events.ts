@@ -120,10 +120,6 @@ export class EventHub {
     return this.subs.has(sub);
   }
 
-  get subscriberCount(): number {
-    return this.subs.size;
-  }
-
   private deliver(sub: Subscriber, frame: string): boolean {
     if (sub.bufferedAmount() > this.maxBuffered) {
       this.subs.delete(sub);

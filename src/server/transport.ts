@@ -77,10 +77,6 @@ export class Transport {
     this.server.closeAllConnections();
   }
 
-  get connectionCount(): number {
-    return this.connections.size;
-  }
-
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const origin = req.headers.origin;
     if (!originAllowed(origin, this.allowedOrigins)) {

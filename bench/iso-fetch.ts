@@ -1,0 +1,94 @@
+/**
+ * ISO fetch: a 1 GiB file from a loopback HTTP server, fetched by hyved's fetchiso task and by
+ * `curl -o`, in one run (interleaved), with the daemon's RSS growth during its fetch.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { open, rm, stat } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { rssOf, startDaemon, tempDir } from '../test/helpers/daemon.js';
+
+const SIZE = Number(process.env.FETCH_MIB ?? 1024) * 1024 * 1024;
+const ROUNDS = Number(process.env.ROUNDS ?? 2);
+
+async function makeSource(file: string): Promise<void> {
+  const fh = await open(file, 'w');
+  const chunk = Buffer.alloc(8 * 1024 * 1024);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 2654435761) >>> 24;
+  for (let written = 0; written < SIZE; written += chunk.length) await fh.write(chunk, 0, Math.min(chunk.length, SIZE - written));
+  await fh.close();
+}
+
+const dir = await tempDir('hyved-bench-fetch-');
+const source = path.join(dir, 'source.iso');
+await makeSource(source);
+const server = http.createServer((_req, res) => {
+  res.writeHead(200, { 'Content-Length': SIZE });
+  createReadStream(source).pipe(res);
+});
+await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/big.iso`;
+
+const d = await startDaemon({ log: { level: 'warn' } });
+const c = await d.client();
+const done = new Map<string, string>();
+c.on('event', (_n: string, a: { process_id: string; state: string; result: string }) => a.state === 'finished' && done.set(a.process_id, a.result));
+await c.call('events', 'subscribe', ['dispatcher']);
+
+async function viaHyved(round: number): Promise<{ ms: number; rssGrowth: number }> {
+  const before = await rssOf(d.proc.pid!);
+  let peak = before;
+  const sampler = setInterval(() => void rssOf(d.proc.pid!).then((r) => (peak = Math.max(peak, r)), () => {}), 100);
+  const t0 = performance.now();
+  const r = await c.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url, name: `hyved${round}.iso` });
+  while (!done.has(r.fetchiso.queueid)) await new Promise((res) => setTimeout(res, 5));
+  const ms = performance.now() - t0;
+  clearInterval(sampler);
+  if (done.get(r.fetchiso.queueid) !== 'success') throw new Error('hyved fetch failed');
+  await c.call('sysadm', 'iohyve', { action: 'rmiso', target: `hyved${round}.iso` });
+  return { ms, rssGrowth: peak - before };
+}
+
+async function viaCurl(round: number): Promise<number> {
+  const out = path.join(dir, `curl${round}.iso`);
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn('curl', ['-s', '-f', '-o', out, url], { stdio: 'ignore' });
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`curl exited ${code}`))));
+  });
+  const ms = performance.now() - t0;
+  if ((await stat(out)).size !== SIZE) throw new Error('curl size mismatch');
+  await rm(out);
+  return ms;
+}
+
+const hyved: { ms: number; rssGrowth: number }[] = [];
+const curl: number[] = [];
+for (let i = 0; i < ROUNDS; i++) {
+  curl.push(await viaCurl(i));
+  hyved.push(await viaHyved(i));
+}
+const best = (xs: number[]) => Math.min(...xs);
+const mibps = (ms: number) => Math.round((SIZE / 1048576 / (ms / 1000)) * 10) / 10;
+const h = best(hyved.map((x) => x.ms));
+const cu = best(curl);
+const growth = Math.max(...hyved.map((x) => x.rssGrowth)) / 1048576;
+console.log(JSON.stringify({
+  scenario: 'iso-fetch',
+  size_mib: SIZE / 1048576,
+  rounds: ROUNDS,
+  hyved_mib_s: mibps(h),
+  curl_mib_s: mibps(cu),
+  ratio_hyved_over_curl: Math.round((cu / h) * 100) / 100,
+  target_ratio: 0.9,
+  daemon_rss_growth_mib: Math.round(growth * 10) / 10,
+  target_rss_growth_mib: 30,
+  met: cu / h >= 0.9 && growth < 30,
+}));
+c.close();
+await d.stop();
+server.close();
+await rm(dir, { recursive: true, force: true });
