@@ -154,7 +154,7 @@ export class VmEngine {
       }
       await this.d.store.save(def);
     } catch (err) {
-      await Promise.all(created.map((f) => rm(f, { force: true })));
+      await Promise.all(created.map((f) => rm(path.dirname(f), { recursive: true, force: true })));
       await this.d.store.remove(def.vmid);
       throw new RpcError(500, `creating VM '${def.name}' failed: ${(err as Error).message}`);
     }
@@ -168,51 +168,84 @@ export class VmEngine {
   async update(vmid: string, patch: Partial<Pick<VmDefinition, 'cpus' | 'memory_mib' | 'autostart' | 'description' | 'media' | 'boot'>>): Promise<VmDefinition> {
     const rt = this.get(vmid);
     const hardware = patch.cpus !== undefined || patch.memory_mib !== undefined || patch.media !== undefined || patch.boot !== undefined;
-    if (hardware && (rt.state !== 'STOPPED' || rt.busy)) throw conflict(`VM '${rt.def.name}' is ${rt.state}: stop it before changing its hardware`);
-    for (const m of patch.media ?? []) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
-    this.checkQuota(rt.def.gid, { cpus: (patch.cpus ?? rt.def.cpus) - rt.def.cpus, memory_mib: (patch.memory_mib ?? rt.def.memory_mib) - rt.def.memory_mib });
-    const next = { ...rt.def, ...patch };
-    await this.d.store.save(next);
-    rt.def = next;
-    return next;
+    if (hardware && rt.state !== 'STOPPED') throw conflict(`VM '${rt.def.name}' is ${rt.state}: stop it before changing its hardware`);
+    return this.exclusive(rt, 'updating', async () => {
+      for (const m of patch.media ?? []) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
+      this.checkQuota(rt.def.gid, { cpus: (patch.cpus ?? rt.def.cpus) - rt.def.cpus, memory_mib: (patch.memory_mib ?? rt.def.memory_mib) - rt.def.memory_mib });
+      const next = { ...rt.def, ...patch };
+      await this.d.store.save(next);
+      rt.def = next;
+      return next;
+    });
+  }
+
+  /**
+   * Runs a change of the VM's definition or files with the VM marked busy: a second change, a
+   * state change or a delete meanwhile gets 409 instead of racing it (a delete could otherwise
+   * be undone by a save that lands after it).
+   */
+  private async exclusive<T>(rt: Runtime, what: string, fn: () => Promise<T>): Promise<T> {
+    if (rt.busy) throw conflict(`VM '${rt.def.name}' is busy: ${rt.busy}`);
+    rt.busy = what;
+    try {
+      return await fn();
+    } finally {
+      rt.busy = null;
+    }
+  }
+
+  /** Disc tools fail with the tool's words; the client gets them, not an "internal error". */
+  private async discTool(what: string, call: () => Promise<void>): Promise<void> {
+    try {
+      await call();
+    } catch (err) {
+      const e = err as Error & { stderr?: string };
+      throw new RpcError(500, `${what} failed: ${(e.stderr || e.message).trim().split('\n').slice(-1)[0]}`);
+    }
   }
 
   /** Adds a disc (created empty) to a stopped VM. */
   async addDisc(vmid: string, disc: VmDefinition['discs'][number]): Promise<void> {
     const rt = this.get(vmid);
-    if (rt.state !== 'STOPPED' || rt.busy) throw conflict('Please stop the guest first');
+    if (rt.state !== 'STOPPED') throw conflict('Please stop the guest first');
     if (rt.def.discs.some((d) => d.label === disc.label)) throw conflict(`VM '${rt.def.name}' already has a disc '${disc.label}'`);
     if (!Object.hasOwn(this.d.config.storage_grades, disc.storage_grade)) throw notFound(`no storage grade '${disc.storage_grade}'`);
     this.checkQuota(rt.def.gid, { disk_mib: disc.size_mib });
-    const file = this.discPath(rt.def, disc.label, disc.storage_grade);
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await this.d.discs.createDisc(file, disc.size_mib);
-    rt.def.discs.push(disc);
-    await this.d.store.save(rt.def);
+    await this.exclusive(rt, 'adding a disc', async () => {
+      const file = this.discPath(rt.def, disc.label, disc.storage_grade);
+      await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+      await this.discTool(`creating disc '${disc.label}'`, () => this.d.discs.createDisc(file, disc.size_mib));
+      rt.def.discs.push(disc);
+      await this.d.store.save(rt.def);
+    });
   }
 
   /** Removes a disc and its file from a stopped VM. */
   async removeDisc(vmid: string, label: string): Promise<void> {
     const rt = this.get(vmid);
-    if (rt.state !== 'STOPPED' || rt.busy) throw conflict('Please stop the guest first');
+    if (rt.state !== 'STOPPED') throw conflict('Please stop the guest first');
     const disc = rt.def.discs.find((d) => d.label === label);
     if (!disc) throw notFound(`VM '${rt.def.name}' has no disc '${label}'`);
-    rt.def.discs = rt.def.discs.filter((d) => d !== disc);
-    await this.d.store.save(rt.def);
-    await rm(this.discPath(rt.def, label, disc.storage_grade), { force: true });
+    await this.exclusive(rt, 'removing a disc', async () => {
+      rt.def = { ...rt.def, discs: rt.def.discs.filter((d) => d !== disc) };
+      await this.d.store.save(rt.def);
+      await rm(this.discPath(rt.def, label, disc.storage_grade), { force: true });
+    });
   }
 
   /** Resizes (grows) a disc of a stopped VM. */
   async resizeDisc(vmid: string, label: string, sizeMib: number): Promise<void> {
     const rt = this.get(vmid);
-    if (rt.state !== 'STOPPED' || rt.busy) throw conflict('Please stop the guest first');
+    if (rt.state !== 'STOPPED') throw conflict('Please stop the guest first');
     const disc = rt.def.discs.find((d) => d.label === label);
     if (!disc) throw notFound(`VM '${rt.def.name}' has no disc '${label}'`);
     if (sizeMib < disc.size_mib) throw notAcceptable(`disc '${label}' can only grow (now ${disc.size_mib} MiB)`);
     this.checkQuota(rt.def.gid, { disk_mib: sizeMib - disc.size_mib });
-    await this.d.discs.resizeDisc(this.discPath(rt.def, label, disc.storage_grade), sizeMib);
-    disc.size_mib = sizeMib;
-    await this.d.store.save(rt.def);
+    await this.exclusive(rt, 'resizing a disc', async () => {
+      await this.discTool(`resizing disc '${label}'`, () => this.d.discs.resizeDisc(this.discPath(rt.def, label, disc.storage_grade), sizeMib));
+      disc.size_mib = sizeMib;
+      await this.d.store.save(rt.def);
+    });
   }
 
   async delete(vmid: string, force: boolean): Promise<void> {
@@ -222,14 +255,11 @@ export class VmEngine {
       if (!force) throw conflict(`VM '${rt.def.name}' is ${rt.state}: stop it first or delete with force`);
       await this.setState(vmid, 'STOPPED', true);
     }
-    rt.busy = 'deleting';
-    try {
+    await this.exclusive(rt, 'deleting', async () => {
       for (const disc of rt.def.discs) await rm(path.dirname(this.discPath(rt.def, disc.label, disc.storage_grade)), { recursive: true, force: true });
       await this.d.store.remove(vmid);
-    } finally {
-      rt.busy = null;
-    }
-    this.vms.delete(vmid);
+      this.vms.delete(vmid);
+    });
     this.d.events.publish('vm', { vmid, name: rt.def.name, gid: rt.def.gid, state: 'DELETED', previous: rt.state });
     this.d.log.info(`deleted VM ${rt.def.name} (${vmid})`);
   }
@@ -241,15 +271,12 @@ export class VmEngine {
     if (rt.state === target) return rt.state;
     if (target === 'PAUSED' && !this.d.driver.capabilities().pause) throw notAcceptable(`the ${this.d.driver.name} hypervisor cannot pause VMs`);
     if (target === 'PAUSED' && rt.state !== 'RUNNING') throw conflict(`VM '${rt.def.name}' is ${rt.state}: only a running VM can be paused`);
-    rt.busy = `${rt.state} -> ${target}`;
-    try {
+    return this.exclusive(rt, `${rt.state} -> ${target}`, async () => {
       if (target === 'RUNNING') await (rt.state === 'PAUSED' ? this.resume(rt) : this.start(rt));
       else if (target === 'PAUSED') await this.pause(rt);
       else await this.stop(rt, force);
-    } finally {
-      rt.busy = null;
-    }
-    return rt.state;
+      return rt.state;
+    });
   }
 
   async reboot(vmid: string): Promise<VmState> {

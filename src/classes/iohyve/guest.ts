@@ -17,14 +17,17 @@ export function guest(ctx: CallContext, name: string, perm: Permission) {
   return rt;
 }
 
+/** The largest disc `vm create` accepts too (64 TiB). */
+const MAX_MIB = 64 * 1024 * 1024;
+
 const UNITS: Record<string, number> = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
 
 /** iohyve sizes ("8G", "512M", "1T", "100K") in MiB, rounded up. */
 export function parseSize(size: string, field = 'size'): number {
   const m = /^(\d+(?:\.\d+)?)([KMGT])?B?$/i.exec(size.trim());
   const mib = m ? Math.ceil(Number(m[1]) * UNITS[(m[2] ?? 'M').toUpperCase()]) : NaN;
-  if (!Number.isSafeInteger(mib) || mib < 1) {
-    throw badRequest(`${field}: '${size}' is not a size like 8G or 512M`, [{ path: `/args/${field}`, message: 'must be a size such as 8G, 512M or 1T' }]);
+  if (!Number.isSafeInteger(mib) || mib < 1 || mib > MAX_MIB) {
+    throw badRequest(`${field}: '${size}' is not a size like 8G or 512M (at most 64T)`, [{ path: `/args/${field}`, message: 'must be a size such as 8G, 512M or 1T, at most 64T' }]);
   }
   return mib;
 }
