@@ -14,6 +14,25 @@ export interface HostInterface {
   kind: string;
 }
 
+let cache: { at: number; list: Promise<HostInterface[]> } | null = null;
+
+/**
+ * The host's interfaces, read at most once a second: a listing costs dozens of sysfs reads (a
+ * process spawn on FreeBSD), and concurrent callers share one read instead of running out of
+ * file descriptors under load.
+ */
+export function hostInterfaces(maxAgeMs = 1000): Promise<HostInterface[]> {
+  const now = Date.now();
+  if (!cache || now - cache.at > maxAgeMs) {
+    const list = readHostInterfaces();
+    cache = { at: now, list };
+    list.catch(() => {
+      if (cache?.list === list) cache = null;
+    });
+  }
+  return cache.list;
+}
+
 /** The host's network interfaces with their live state: /sys/class/net on Linux, ifconfig(8) on FreeBSD. */
 export async function readHostInterfaces(platform = process.platform, sysfs = '/sys/class/net'): Promise<HostInterface[]> {
   if (platform === 'linux') return readSysfs(sysfs);

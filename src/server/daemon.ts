@@ -37,8 +37,9 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
   await prepareStateDir(config.state_dir);
   log ??= createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
   const users = new UserStore(config.state_dir);
-  await users.refresh();
+  await users.refresh(true);
   await ensureAdmin(users, config.state_dir);
+  users.watch();
 
   const events = new EventHub(config.events.journal_size, config.events.max_buffered_bytes);
   events.defineType('audit', { permission: 'admin' });
@@ -78,6 +79,7 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
       await tasks.stop();
       vms.detachAll();
       services.auth.sessions.close();
+      users.unwatch();
     },
   };
 }

@@ -13,13 +13,14 @@ export interface Subscriber {
   grants: Grants;
   /** Bytes queued towards the peer and not yet taken by the kernel. */
   bufferedAmount(): number;
-  send(frame: string): void;
+  /** A text frame, encoded once and shared by every subscriber. */
+  send(frame: Buffer): void;
   isOpen(): boolean;
   /** Cut off a peer that stopped reading. */
   drop(reason: string): void;
 }
 
-interface Journaled { seq: number; type: string; args: Record<string, unknown>; frame: string }
+interface Journaled { seq: number; type: string; args: Record<string, unknown>; frame: Buffer }
 
 interface Ring { items: Journaled[]; start: number; droppedUpTo: number }
 
@@ -59,7 +60,7 @@ export class EventHub {
     if (!def) throw new Error(`event type '${type}' is not defined`);
     const seq = ++this.seqNo;
     const full = { ...args, seq, time: new Date().toISOString() };
-    const frame = JSON.stringify({ namespace: 'events', name: type, id: '', args: full });
+    const frame = Buffer.from(JSON.stringify({ namespace: 'events', name: type, id: '', args: full }));
     this.remember(type, { seq, type, args: full, frame });
     const gid = def.gidOf?.(full);
     for (const [sub, wanted] of this.subs) {
@@ -120,7 +121,7 @@ export class EventHub {
     return this.subs.has(sub);
   }
 
-  private deliver(sub: Subscriber, frame: string): boolean {
+  private deliver(sub: Subscriber, frame: Buffer): boolean {
     if (sub.bufferedAmount() > this.maxBuffered) {
       this.subs.delete(sub);
       sub.drop(`subscriber dropped: more than ${this.maxBuffered} bytes unread`);

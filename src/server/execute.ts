@@ -34,7 +34,9 @@ export async function execute(services: Services, req: Request, caller: Caller, 
     code: reply.code,
     ms: Math.round((performance.now() - started) * 100) / 100,
   };
-  services.log.log(reply.code >= 500 ? 'error' : 'info', 'request', record);
+  const level = reply.code >= 500 ? 'error' : 'info';
+  // winston builds and formats a record before its transports drop it: skip that when nobody listens.
+  if (services.log.isLevelEnabled(level)) services.log.log(level, 'request', record);
   services.events.publish('audit', record);
   return reply;
 }

@@ -1,3 +1,4 @@
+import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat, mkdir } from 'node:fs/promises';
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import path from 'node:path';
@@ -41,11 +42,40 @@ export class UserStore {
   // Verifying an unknown user costs the same scrypt as a known one: no user enumeration by timing.
   private readonly dummy: UserRecord['scrypt'] = { ...SCRYPT, salt: randomBytes(16).toString('base64'), hash: randomBytes(KEYLEN).toString('base64') };
 
+  private dirty = true;
+  private checkedAt = 0;
+  private watcher: FSWatcher | null = null;
+
   constructor(stateDir: string) {
     this.file = path.join(stateDir, 'users.json');
   }
 
-  async refresh(): Promise<void> {
+  /** The daemon watches for `hyved user ...` writing the file (an atomic rename in the state dir). */
+  watch(): void {
+    try {
+      this.watcher = watch(path.dirname(this.file), { persistent: false }, (_event, name) => {
+        if (name === null || name === path.basename(this.file)) this.dirty = true;
+      });
+      this.watcher.on('error', () => this.unwatch());
+    } catch {
+      // No watcher on this platform: the once-a-second check still applies.
+    }
+  }
+
+  unwatch(): void {
+    this.watcher?.close();
+    this.watcher = null;
+  }
+
+  /**
+   * Re-reads users.json if it changed. Session lookups call this on every request, so the file
+   * is stat'ed only when a watcher saw the state dir change, or once a second as a fallback.
+   */
+  async refresh(force = false): Promise<void> {
+    const now = Date.now();
+    if (!force && !this.dirty && now - this.checkedAt < 1000) return;
+    this.dirty = false;
+    this.checkedAt = now;
     let st;
     try {
       st = await stat(this.file);
@@ -72,7 +102,7 @@ export class UserStore {
   }
 
   async verify(username: string, password: string): Promise<UserRecord | null> {
-    await this.refresh();
+    await this.refresh(true);
     const user = this.get(username);
     const params = user?.scrypt ?? this.dummy;
     const expected = Buffer.from(params.hash, 'base64');
@@ -84,7 +114,7 @@ export class UserStore {
   async add(username: string, password: string, grants: Grants): Promise<UserRecord> {
     if (!NAME_PATTERN.test(username)) throw new UserError(`bad user name '${username}' (letters, digits, _ . -; at most 32)`);
     checkGrants(grants.perms);
-    await this.refresh();
+    await this.refresh(true);
     if (this.get(username)) throw new UserError(`user '${username}' exists`);
     const record: UserRecord = {
       username,
@@ -99,14 +129,14 @@ export class UserStore {
   }
 
   async remove(username: string): Promise<void> {
-    await this.refresh();
+    await this.refresh(true);
     if (!this.get(username)) throw new UserError(`no user '${username}'`);
     delete this.data.users[username];
     await this.save();
   }
 
   async setPassword(username: string, password: string): Promise<void> {
-    await this.refresh();
+    await this.refresh(true);
     const user = this.get(username);
     if (!user) throw new UserError(`no user '${username}'`);
     user.scrypt = await hashPassword(password);

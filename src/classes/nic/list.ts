@@ -1,5 +1,5 @@
 import { defineAction } from '../../server/action.js';
-import { readHostInterfaces, type HostInterface } from '../../hypervisor/host-nics.js';
+import { hostInterfaces, type HostInterface } from '../../hypervisor/host-nics.js';
 
 function live(nic: HostInterface) {
   return { state: nic.state, ...(nic.mac ? { mac: nic.mac } : {}), ...(nic.mtu ? { mtu: nic.mtu } : {}), bridge: nic.bridge };
@@ -15,7 +15,7 @@ export default defineAction({
   action: 'list',
   permission: 'nic.list',
   async handler(_args, { services }) {
-    const host = await readHostInterfaces();
+    const host = await hostInterfaces();
     const byName = new Map(host.map((n) => [n.identifier, n]));
     const offered = new Set<string>();
     const host_nics = Object.entries(services.config.nics).map(([nicid, cfg]) => {
