@@ -14,21 +14,55 @@ export class Dup {
   constructor(readonly entries: [string, unknown][]) {}
 }
 
-export function serialize(v: unknown): string {
-  if (v instanceof Raw) return v.text;
-  if (v instanceof Dup) return '{' + v.entries.map(([k, x]) => JSON.stringify(k) + ':' + serialize(x)).join(',') + '}';
-  if (Array.isArray(v)) return '[' + v.map((x) => (x === undefined ? 'null' : serialize(x))).join(',') + ']';
-  if (v !== null && typeof v === 'object') {
-    const parts: string[] = [];
-    for (const k of Object.keys(v)) {
-      const x = (v as Record<string, unknown>)[k];
-      if (x !== undefined) parts.push(JSON.stringify(k) + ':' + serialize(x));
-    }
-    return '{' + parts.join(',') + '}';
+const OVER_BUDGET = Symbol('over budget');
+
+/**
+ * The JSON text of `v`, cut off once it passes `limit` characters: stacked mutations (10 000 copies
+ * of a near-frame-sized string) can describe texts longer than V8 strings may be, and a frame that
+ * long is clamped anyway.
+ */
+export function serialize(v: unknown, limit = Infinity): string {
+  const out: string[] = [];
+  let length = 0;
+  const put = (s: string) => {
+    out.push(s);
+    length += s.length;
+    if (length > limit) throw OVER_BUDGET;
+  };
+  try {
+    write(v, put);
+  } catch (e) {
+    if (e !== OVER_BUDGET) throw e;
+    return out.join('').slice(0, limit + 1);
   }
-  if (typeof v === 'number' && !Number.isFinite(v)) return String(v); // NaN / Infinity: invalid JSON on purpose
-  if (v === undefined) return 'null';
-  return JSON.stringify(v);
+  return out.join('');
+}
+
+function write(v: unknown, put: (s: string) => void): void {
+  if (v instanceof Raw) return put(v.text);
+  const entries = v instanceof Dup ? v.entries : v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v) : null;
+  if (entries) {
+    put('{');
+    let first = true;
+    for (const [k, x] of entries) {
+      if (x === undefined && !(v instanceof Dup)) continue;
+      if (!first) put(',');
+      first = false;
+      put(JSON.stringify(k) + ':');
+      write(x, put);
+    }
+    return put('}');
+  }
+  if (Array.isArray(v)) {
+    put('[');
+    v.forEach((x, i) => {
+      if (i) put(',');
+      write(x, put);
+    });
+    return put(']');
+  }
+  if (typeof v === 'number' && !Number.isFinite(v)) return put(String(v)); // NaN / Infinity: invalid JSON on purpose
+  put(v === undefined ? 'null' : JSON.stringify(v));
 }
 
 /** Sets an own property, even "__proto__", without touching any prototype. */

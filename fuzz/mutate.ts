@@ -128,7 +128,7 @@ export class Mutator {
       built = new Dup(shuffled);
       labels.push('envelope:reordered');
     }
-    const text = serialize(built);
+    const text = serialize(built, this.env.maxFrameBytes * 2);
     if (mode === 'valid') labels.push('valid');
     let out: { data: string | Buffer; binary: boolean } = { data: text, binary: false };
     if (mode === 'raw') {
@@ -288,7 +288,11 @@ export class Mutator {
     return rng.pick<() => unknown>([
       () => [],
       () => Array.from({ length: (s.maxItems ?? 16) + 1 }, () => clone(item)),
-      () => Array.from({ length: rng.pick([100, 1000, 10000]) }, () => clone(item)),
+      () => {
+        // No more copies than fit in a clamped frame: stacked mutations would otherwise nest 10 000 x 10 000.
+        const fit = Math.ceil((this.env.maxFrameBytes * 2) / Math.max(1, serialize(item, this.env.maxFrameBytes * 2).length));
+        return Array.from({ length: Math.min(fit + 1, rng.pick([100, 1000, 10000])) }, () => clone(item));
+      },
       () => [...value, ...value],
       () => [...value, this.anyBad()],
       () => [value],

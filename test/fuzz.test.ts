@@ -19,3 +19,14 @@ test('fuzzing every action and raw frames: every request answered well-formed, t
   assert.ok(Number(summary[1]) > 1000, 'a meaningful number of requests');
   assert.ok(Number(summary[2]) >= 30, 'every registered action');
 });
+
+// The failure CI once hit: three stacked mutations described a frame longer than V8 strings may be.
+test('the fuzzer writes an oversized generated value as a clamped prefix instead of failing', async () => {
+  const { serialize } = await import('../fuzz/json.js');
+  const limit = 2 * 1048576;
+  const value = { args: Array.from({ length: 10_000 }, () => 'A'.repeat(1048576)) };
+  const text = serialize(value, limit);
+  assert.equal(text.length, limit + 1);
+  assert.ok(text.startsWith('{"args":["AAAA'));
+  assert.equal(serialize({ a: [1, 'x', null, undefined] }), JSON.stringify({ a: [1, 'x', null, null] }));
+});

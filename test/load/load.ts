@@ -29,8 +29,15 @@ const THINK_MS = Number(process.env.LOAD_THINK_MS ?? 10);
 const ATTACKERS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const BLOCK_MINUTES = 0.05; // 3 s: each attacker goes round block -> unblock -> block for the whole run
 const RSS_EVERY_MS = 2000;
+/**
+ * LOAD_HEAP_PROBE=1: also sample the daemon's heap after a full GC every 10 s (over its inspector) and
+ * require the last sample under twice the first: stricter than the RSS check, which a steady backlog
+ * on a large baseline can pass.
+ */
+const HEAP_PROBE = process.env.LOAD_HEAP_PROBE === '1';
 const CALL_TIMEOUT_MS = 30_000;
 
+const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 
@@ -342,6 +349,8 @@ async function main(): Promise<number> {
   await new Promise<void>((r) => iso.listen(0, '127.0.0.1', r));
   const isoUrl = `http://127.0.0.1:${(iso.address() as AddressInfo).port}/load.iso`;
 
+  // The heap probe opens the daemon's inspector with SIGUSR1, on a free port rather than 9229.
+  if (HEAP_PROBE) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --inspect-port=0`.trim();
   const d: TestDaemon = await startDaemon({
     blacklist: { auth_fail_limit: 5, block_minutes: BLOCK_MINUTES },
     // Extra daemon config as JSON, e.g. LOAD_CONFIG='{"log":{"level":"warn"}}'.
@@ -374,7 +383,8 @@ async function main(): Promise<number> {
 
   const rss: number[] = [];
   const heap: number[] = [];
-  const gcProbe = process.env.LOAD_HEAP_PROBE === '1' ? await heapProbe(d) : null;
+  const gcProbe = HEAP_PROBE ? await heapProbe(d) : null;
+  stats.check(!HEAP_PROBE || gcProbe !== null, 'LOAD_HEAP_PROBE: the daemon inspector did not open');
   const heapSampler = gcProbe && setInterval(() => void gcProbe.sample().then((b) => b !== null && heap.push(b), () => {}), 10_000);
   const sampler = setInterval(() => {
     rssOf(d.proc.pid!).then((b) => rss.push(b), () => {});
@@ -421,6 +431,7 @@ async function main(): Promise<number> {
   const growth = middle > 0 ? (last - middle) / middle : 0;
   stats.check(third >= 1, `too few RSS samples (${rss.length}) to judge`);
   stats.check(growth < 0.2, `RSS grew ${(growth * 100).toFixed(1)}% from the middle to the last third`);
+  if (heap.length >= 2) stats.check(heap[heap.length - 1] < 2 * heap[0], `heap after GC grew from ${mib(heap[0])} to ${mib(heap[heap.length - 1])} MiB under load`);
   stats.check(stats.blacklistCycles >= ATTACKERS.length, `only ${stats.blacklistCycles} blacklist cycles ran`);
   stats.check((stats.events.audit ?? 0) > 0 && (stats.events.vm ?? 0) > 0, `subscribers saw events ${JSON.stringify(stats.events)}`);
 
@@ -433,7 +444,6 @@ async function main(): Promise<number> {
 
   const sorted = [...stats.latencies].sort((a, b) => a - b);
   const pct = (p: number) => Math.round((sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0) * 10) / 10;
-  const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;
   const unexpected = Object.values(stats.unexpectedByCode).reduce((a, b) => a + b, 0);
   const ok = unexpected === 0 && stats.failedChecks.length === 0;
   const summary = {
