@@ -82,7 +82,8 @@ export function clone<T>(v: T): T {
 export function getAt(root: unknown, path: Path): unknown {
   let cur = root;
   for (const p of path) {
-    if (cur === null || typeof cur !== 'object') return undefined;
+    // Own keys only: a path through "__proto__" must never reach (and let setAt edit) Object.prototype.
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, p)) return undefined;
     cur = (cur as Record<string | number, unknown>)[p];
   }
   return cur;

@@ -59,6 +59,7 @@ const EXTRA_KEYS = [
   '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'admin', 'isAdmin',
   'perms', 'action', 'args', 'id', '', ' ', '\u0000', '\u{1F600}', 'x'.repeat(300), 'then', 'length',
 ];
+// Shared: always inserted as a clone, or later mutations would edit (and grow) it across requests.
 const POLLUTION: unknown[] = [
   { admin: true, perms: { '*': ['admin'] }, polluted: 'yes' },
   { prototype: { admin: true, polluted: 'yes' } },
@@ -190,7 +191,7 @@ export class Mutator {
       case 'extra-field': {
         const key = rng.chance(0.8) ? rng.pick(EXTRA_KEYS) : randomText(rng, rng.range(1, 12));
         const obj = value as Record<string, unknown>;
-        if (key === '__proto__' || key === 'constructor' || key === 'prototype') setOwn(obj, key, rng.pick(POLLUTION));
+        if (key === '__proto__' || key === 'constructor' || key === 'prototype') setOwn(obj, key, clone(rng.pick(POLLUTION)));
         else setOwn(obj, key, this.anyBad());
         return args;
       }
@@ -200,7 +201,7 @@ export class Mutator {
         const entries: [string, unknown][] = Object.keys(obj).map((k) => [k, obj[k]]);
         const key = rng.pick(['__proto__', 'constructor', ...Object.keys(obj)]);
         const at2 = rng.int(entries.length + 1);
-        entries.splice(at2, 0, [key, key === '__proto__' || key === 'constructor' ? rng.pick(POLLUTION) : this.anyBad()]);
+        entries.splice(at2, 0, [key, key === '__proto__' || key === 'constructor' ? clone(rng.pick(POLLUTION)) : this.anyBad()]);
         return setAt(args, path, new Dup(entries));
       }
       case 'string':
@@ -386,7 +387,7 @@ export class Mutator {
         const key = rng.pick(EXTRA_KEYS);
         const obj: Record<string, unknown> = {};
         for (const [k, v] of e) if (v !== undefined) setOwn(obj, k, v);
-        setOwn(obj, key, key === '__proto__' ? rng.pick(POLLUTION) : this.anyBad());
+        setOwn(obj, key, key === '__proto__' ? clone(rng.pick(POLLUTION)) : this.anyBad());
         return obj;
       }
       case 'duplicate-key': {

@@ -180,6 +180,25 @@ test('listisos, renameiso and rmiso with the seed shapes and their 404/409', asy
   await assert.rejects(admin.call('sysadm', 'iohyve', { action: 'rmiso', target: '102.iso' }), (e: CallError) => e.code === 404);
 });
 
+// Found by the fuzzer: the loser of a race between the existence check and the change got a 500.
+test('concurrent rmiso and renameiso of one ISO: one wins, the others read 404, never 500', async () => {
+  for (let round = 0; round < 20; round++) {
+    await writeFile(path.join(isoDir, 'race.iso'), 'x');
+    const calls = [
+      admin.call('sysadm', 'iohyve', { action: 'rmiso', target: 'race.iso' }),
+      admin.call('sysadm', 'iohyve', { action: 'rmiso', target: 'race.iso' }),
+      admin.call('sysadm', 'iohyve', { action: 'renameiso', source: 'race.iso', target: `race-${round}.iso` }),
+      admin.call('sysadm', 'iohyve', { action: 'rmiso', target: 'race.iso' }),
+    ];
+    const settled = await Promise.allSettled(calls);
+    const codes = settled.map((r) => (r.status === 'fulfilled' ? 200 : (r.reason as CallError).code));
+    assert.equal(codes.filter((c) => c === 200).length, 1, `round ${round}: ${codes}`);
+    assert.ok(codes.every((c) => c === 200 || c === 404), `round ${round}: ${codes}`);
+  }
+  const left = (await readdir(isoDir)).filter((f) => f.startsWith('race'));
+  for (const f of left) assert.match(f, /^race-\d+\.iso$/);
+});
+
 test('traversal and injection attempts on every name and URL field are 400 and touch nothing', async () => {
   const sentinel = path.join(d.stateDir, 'images', 'sentinel');
   await writeFile(sentinel, 'keep');

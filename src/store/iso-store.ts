@@ -1,4 +1,4 @@
-import { link, mkdir, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { RpcError, badRequest, conflict, notFound } from '../server/errors.js';
 
@@ -12,6 +12,8 @@ export interface IsoEntry { name: string; size: number; modified: string }
 
 /** Installation images under images/iso/: names confined to the directory, no silent overwrites. */
 export class IsoStore {
+  private tail: Promise<unknown> = Promise.resolve();
+
   constructor(readonly dir: string) {}
 
   async init(): Promise<void> {
@@ -55,7 +57,11 @@ export class IsoStore {
   }
 
   /** Moves a finished download into place; without `overwrite` an existing ISO is never replaced. */
-  async commit(temp: string, name: string, overwrite: boolean): Promise<void> {
+  commit(temp: string, name: string, overwrite: boolean): Promise<void> {
+    return this.serial(() => this.place(temp, name, overwrite));
+  }
+
+  private async place(temp: string, name: string, overwrite: boolean): Promise<void> {
     const target = this.pathOf(name);
     if (overwrite) return rename(temp, target);
     try {
@@ -68,20 +74,35 @@ export class IsoStore {
     await unlink(temp);
   }
 
-  async rename(source: string, target: string, overwrite = false): Promise<void> {
+  rename(source: string, target: string, overwrite = false): Promise<void> {
     const from = this.pathOf(IsoStore.check(source, 'source'));
     IsoStore.check(target, 'target');
-    if (!(await this.exists(source))) throw notFound(`no ISO named '${source}'`);
-    if (source === target) return;
-    if (!overwrite && (await this.exists(target))) throw conflict(`ISO '${target}' already exists`);
-    await this.commit(from, target, overwrite).catch((err) => {
-      throw err instanceof RpcError ? err : new RpcError(500, `rename failed: ${(err as Error).message}`);
+    return this.serial(async () => {
+      if (!(await this.exists(source))) throw notFound(`no ISO named '${source}'`);
+      if (source === target) return;
+      if (!overwrite && (await this.exists(target))) throw conflict(`ISO '${target}' already exists`);
+      await this.place(from, target, overwrite).catch((err) => {
+        throw err instanceof RpcError ? err : new RpcError(500, `rename failed: ${(err as Error).message}`);
+      });
     });
   }
 
-  async remove(name: string): Promise<void> {
+  remove(name: string): Promise<void> {
     const file = this.pathOf(IsoStore.check(name, 'target'));
-    if (!(await this.exists(name))) throw notFound(`no ISO named '${name}'`);
-    await rm(file);
+    return this.serial(async () => {
+      if (!(await this.exists(name))) throw notFound(`no ISO named '${name}'`);
+      await unlink(file);
+    });
+  }
+
+  /**
+   * Changes run one at a time, so the existence checks above still hold when the change they
+   * guard is made: concurrent removals and renames of one ISO used to race into a 500.
+   */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => {});
+    return run;
   }
 }
+
