@@ -19,7 +19,8 @@ export interface CallContext {
 /** The parts of a WebSocket connection that rpc/events handlers act on. */
 export interface ConnectionHandle {
   subscriber: Subscriber;
-  token: string | null;
+  /** The signed-in session's key (see sessions.ts), never the token itself. */
+  sessionKey: string | null;
   signIn(token: string, user: UserRecord): void;
   signOut(): void;
 }

@@ -1,6 +1,6 @@
 import type { UserStore, UserRecord } from '../store/users.js';
 import { Blacklist, type BlacklistPolicy } from './blacklist.js';
-import { Sessions } from './sessions.js';
+import { Sessions, sessionKey } from './sessions.js';
 import { RpcError, forbidden, unauthorized } from './errors.js';
 
 export interface Login { user: UserRecord; token: string }
@@ -40,25 +40,25 @@ export class Authenticator {
   /** A live token's user (and its idle clock restarted); unknown tokens count as failures. */
   async token(token: string, addr: string): Promise<UserRecord> {
     this.checkAddress(addr);
-    const user = await this.userOf(token);
+    const user = await this.userOf(sessionKey(token));
     if (user) return user;
     throw this.failure(addr, 'token invalid or expired');
   }
 
-  /** The session behind a connection; no blacklist count, as the token was valid once. */
-  async session(token: string): Promise<UserRecord> {
-    const user = await this.userOf(token);
+  /** The session behind a connection, by its key; no blacklist count, as the token was valid once. */
+  async session(key: string): Promise<UserRecord> {
+    const user = await this.userOf(key);
     if (user) return user;
     throw unauthorized('session expired: authenticate again');
   }
 
   /** A deleted user's sessions end at their next use. */
-  private async userOf(token: string): Promise<UserRecord | null> {
-    const username = this.sessions.use(token);
+  private async userOf(key: string): Promise<UserRecord | null> {
+    const username = this.sessions.use(key);
     if (!username) return null;
     await this.users.refresh();
     const user = this.users.get(username);
-    if (!user) this.sessions.end(token);
+    if (!user) this.sessions.end(key);
     return user ?? null;
   }
 

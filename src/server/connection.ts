@@ -8,6 +8,7 @@ import { errorFrame, parseEnvelope, responseFrame } from './envelope.js';
 import type { Subscriber } from './events.js';
 import { execute } from './execute.js';
 import type { Services } from './services.js';
+import { sessionKey } from './sessions.js';
 
 /** Close codes sent to clients. */
 export const CLOSE = { idle: 4000, slow: 4008, shutdown: 1001, tooBig: 1009 } as const;
@@ -23,7 +24,7 @@ const MAX_IN_FLIGHT = 64;
  * request loop that guarantees one reply per parseable frame.
  */
 export class Connection implements ConnectionHandle {
-  token: string | null = null;
+  sessionKey: string | null = null;
   readonly subscriber: Subscriber;
   private user: UserRecord | null = null;
   private inFlight = 0;
@@ -68,23 +69,23 @@ export class Connection implements ConnectionHandle {
   }
 
   signIn(token: string, user: UserRecord): void {
-    this.token = token;
+    this.sessionKey = sessionKey(token);
     this.user = user;
   }
 
   signOut(): void {
-    this.token = null;
+    this.sessionKey = null;
     this.user = null;
     this.services.events.unsubscribe(this.subscriber);
   }
 
   /** Resolves the session user for the router, 401 when there is none or it idled out. */
   async authenticate(): Promise<UserRecord> {
-    if (!this.token) throw unauthorized('not authenticated: call rpc/auth first');
+    if (!this.sessionKey) throw unauthorized('not authenticated: call rpc/auth first');
     try {
-      this.user = await this.services.auth.session(this.token);
+      this.user = await this.services.auth.session(this.sessionKey);
     } catch (err) {
-      this.token = null;
+      this.sessionKey = null;
       throw err;
     }
     return this.user;

@@ -2,7 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 
 interface Session { username: string; lastUsed: number }
 
-const digest = (token: string) => createHash('sha256').update(token).digest('base64');
+/**
+ * What a session is stored and looked up under: the token's SHA-256. A connection keeps this key
+ * rather than the token, and hashes once at sign-in instead of once per request.
+ */
+export const sessionKey = (token: string) => createHash('sha256').update(token).digest('base64');
 
 /**
  * Session tokens with an idle timeout reset by each use. Only a hash of each token is kept,
@@ -18,13 +22,12 @@ export class Sessions {
 
   create(username: string): string {
     const token = randomBytes(32).toString('base64url');
-    this.byHash.set(digest(token), { username, lastUsed: this.now() });
+    this.byHash.set(sessionKey(token), { username, lastUsed: this.now() });
     return token;
   }
 
-  /** The session's user if the token is live; each use restarts its idle clock. */
-  use(token: string): string | null {
-    const key = digest(token);
+  /** The session's user if it is live; each use restarts its idle clock. */
+  use(key: string): string | null {
     const s = this.byHash.get(key);
     if (!s) return null;
     const t = this.now();
@@ -36,8 +39,8 @@ export class Sessions {
     return s.username;
   }
 
-  end(token: string): void {
-    this.byHash.delete(digest(token));
+  end(key: string): void {
+    this.byHash.delete(key);
   }
 
   get size(): number {

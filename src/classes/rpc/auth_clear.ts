@@ -9,9 +9,9 @@ export default defineAction({
   anonymous: true,
   barrier: true,
   handler(_args, { services, connection }) {
-    const token = connection?.token;
-    if (token) services.auth.sessions.end(token);
+    const key = connection?.sessionKey;
+    if (key) services.auth.sessions.end(key);
     connection?.signOut();
-    return { cleared: Boolean(token) };
+    return { cleared: Boolean(key) };
   },
 });
