@@ -1,9 +1,9 @@
-import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RpcError, badRequest, unauthorized } from './errors.js';
+import { RpcError, badRequest } from './errors.js';
 import { execute } from './execute.js';
+import { authenticate, readJsonBody, send } from './http-io.js';
 import type { Services } from './services.js';
-import type { UserRecord } from '../store/users.js';
+import { handleVelocity, isVelocityPath } from './velocity.js';
 
 const ALLOW = 'PUT, OPTIONS';
 
@@ -14,6 +14,7 @@ const ALLOW = 'PUT, OPTIONS';
 export async function handleRest(req: IncomingMessage, res: ServerResponse, services: Services): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { status: 'ok', version: services.version });
+  if (isVelocityPath(url.pathname)) return handleVelocity(req, res, url.pathname, services);
   const parts = url.pathname.split('/').filter(Boolean);
   if (parts.length !== 2) return send(res, 404, { args: new RpcError(404, `no such resource ${url.pathname}: use /<namespace>/<name>`).toArgs() });
   let namespace: string, name: string;
@@ -32,71 +33,14 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, serv
     res.setHeader('Allow', ALLOW);
     return send(res, 405, { args: new RpcError(405, `method ${req.method} not allowed: use PUT`).toArgs() });
   }
-  let body: string;
-  try {
-    body = await readBody(req, services.config.max_frame_bytes);
-  } catch (err) {
-    const e = err instanceof RpcError ? err : badRequest('could not read request body');
-    if (e.code === 413) res.setHeader('Connection', 'close');
-    return send(res, e.code, { args: e.toArgs() });
-  }
-  let args: unknown;
-  if (body.trim() === '') args = undefined;
-  else {
-    try {
-      args = JSON.parse(body);
-    } catch (err) {
-      return send(res, 400, { args: badRequest(`malformed JSON body: ${(err as Error).message}`).toArgs() });
-    }
-  }
+  const body = await readJsonBody(req, res, services.config.max_frame_bytes);
+  if (!body.ok) return send(res, body.error.code, { args: body.error.toArgs() });
   const remoteAddress = req.socket.remoteAddress ?? '';
   const reply = await execute(
     services,
-    { namespace, name, id: '', args },
+    { namespace, name, id: '', args: body.value },
     { remoteAddress, connection: null, authenticate: () => authenticate(req.headers.authorization, remoteAddress, services) },
     'rest',
   );
   send(res, reply.code, { args: reply.args });
-}
-
-async function authenticate(header: string | undefined, addr: string, services: Services): Promise<UserRecord> {
-  if (!header) throw unauthorized('not authenticated: send Authorization: Basic or Bearer');
-  const [scheme, value = ''] = header.split(' ', 2);
-  if (/^basic$/i.test(scheme)) {
-    const decoded = Buffer.from(value, 'base64').toString('utf8');
-    const colon = decoded.indexOf(':');
-    if (colon < 0) throw unauthorized('malformed Basic credentials');
-    return services.auth.password(decoded.slice(0, colon), decoded.slice(colon + 1), addr);
-  }
-  if (/^bearer$/i.test(scheme)) return services.auth.token(value.trim(), addr);
-  throw unauthorized(`unsupported authorization scheme '${scheme.slice(0, 20)}'`);
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) return reject(new RpcError(413, `body of ${declared} bytes exceeds max_frame_bytes ${limit}`));
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new RpcError(413, `body exceeds max_frame_bytes ${limit}`));
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => {
-      const buf = Buffer.concat(chunks);
-      if (!isUtf8(buf)) reject(badRequest('body is not valid UTF-8'));
-      else resolve(buf.toString('utf8'));
-    });
-    req.on('error', reject);
-  });
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
-  res.end(text);
 }

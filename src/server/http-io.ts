@@ -1,0 +1,69 @@
+/** Request and reply plumbing shared by the REST shim and the Velocity paths. */
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { UserRecord } from '../store/users.js';
+import { RpcError, badRequest, unauthorized } from './errors.js';
+import type { Services } from './services.js';
+
+export type JsonBody = { ok: true; value: unknown } | { ok: false; error: RpcError };
+
+/** The body parsed as JSON (undefined when empty), or the 400/413 to answer with. */
+export async function readJsonBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<JsonBody> {
+  let body: string;
+  try {
+    body = await readBody(req, limit);
+  } catch (err) {
+    const error = err instanceof RpcError ? err : badRequest('could not read request body');
+    // The rest of an oversized body is not read: the connection cannot carry another request.
+    if (error.code === 413) res.setHeader('Connection', 'close');
+    return { ok: false, error };
+  }
+  if (body.trim() === '') return { ok: true, value: undefined };
+  try {
+    return { ok: true, value: JSON.parse(body) };
+  } catch (err) {
+    return { ok: false, error: badRequest(`malformed JSON body: ${(err as Error).message}`) };
+  }
+}
+
+export async function authenticate(header: string | undefined, addr: string, services: Services): Promise<UserRecord> {
+  if (!header) throw unauthorized('not authenticated: send Authorization: Basic or Bearer');
+  const [scheme, value = ''] = header.split(' ', 2);
+  if (/^basic$/i.test(scheme)) {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) throw unauthorized('malformed Basic credentials');
+    return services.auth.password(decoded.slice(0, colon), decoded.slice(colon + 1), addr);
+  }
+  if (/^bearer$/i.test(scheme)) return services.auth.token(value.trim(), addr);
+  throw unauthorized(`unsupported authorization scheme '${scheme.slice(0, 20)}'`);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) return reject(new RpcError(413, `body of ${declared} bytes exceeds max_frame_bytes ${limit}`));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new RpcError(413, `body exceeds max_frame_bytes ${limit}`));
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      const buf = Buffer.concat(chunks);
+      if (!isUtf8(buf)) reject(badRequest('body is not valid UTF-8'));
+      else resolve(buf.toString('utf8'));
+    });
+    req.on('error', reject);
+  });
+}
+
+export function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(text);
+}
