@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startDaemon, tempDir, type TestDaemon } from '../test/helpers/daemon.js';
-import { BENCH_DIR, RawConn, adminToken, progress, round, runWorker } from './lib.js';
+import { BENCH_DIR, RawConn, adminToken, progress, round, runWorker, settle } from './lib.js';
 import type { LoadArgs, LoadResult } from './rpc-load.js';
 
 const POOLS = (process.env.POOLS ?? '1,16,64').split(',').map(Number);
@@ -83,6 +83,9 @@ try {
   for (let r = 0; r < ROUNDS; r++) {
     for (const connections of POOLS) {
       for (const t of targets) {
+        // A daemon at log level info goes on writing the last cell's request log for seconds after
+        // it: unless every server is quiet first, that CPU is charged to whichever cell comes next.
+        for (const pid of new Set(targets.map((x) => x.pid))) await settle(pid);
         const res = await runWorker<LoadResult>('rpc-load.js', {
           url: t.url, protocol: t.protocol, method: t.method, token: t.token, connections, depth: DEPTH,
           warmupMs: WARMUP_MS, durationMs: DURATION_MS, serverPid: t.pid,
