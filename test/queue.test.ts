@@ -11,13 +11,19 @@ const log = createLogger('error', null);
 
 interface Ev { process_id: string; state: string; result?: string; error?: string; percent_done: number | null; seq: number }
 
+/** The text of a WebSocket frame as EventHub builds them (unmasked). */
+function payloadOf(frame: Buffer): string {
+  const len = frame[1] & 0x7f;
+  return frame.subarray(len < 126 ? 2 : len === 126 ? 4 : 10).toString();
+}
+
 async function setup(opts = { concurrency: 2, history: 50 }) {
   const dir = await tempDir();
   const hub = new EventHub(10_000, 1 << 30);
   hub.defineType('dispatcher', { permission: 'task.view' });
   const events: Ev[] = [];
   hub.subscribe(
-    { grants: { admin: true, perms: {} }, bufferedAmount: () => 0, isOpen: () => true, send: (f) => events.push(JSON.parse(f.toString()).args), drop() {} },
+    { grants: { admin: true, perms: {} }, bufferedAmount: () => 0, isOpen: () => true, sendFrame: (f) => events.push(JSON.parse(payloadOf(f)).args), drop() {} },
     ['dispatcher'],
   ).activate();
   const q = new TaskQueue(path.join(dir, 'tasks'), hub, log, opts);

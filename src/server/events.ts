@@ -1,6 +1,7 @@
 import type { Grants, Permission } from '../store/permissions.js';
 import { holds } from '../store/permissions.js';
 import { badRequest, forbidden } from './errors.js';
+import { textFrame } from './ws-frame.js';
 
 export interface EventType {
   /** What a subscriber must hold to receive this type at all. */
@@ -13,8 +14,8 @@ export interface Subscriber {
   grants: Grants;
   /** Bytes queued towards the peer and not yet taken by the kernel. */
   bufferedAmount(): number;
-  /** A text frame, encoded once and shared by every subscriber. */
-  send(frame: Buffer): void;
+  /** A complete WebSocket frame (see ws-frame.ts), built once and shared by every subscriber. */
+  sendFrame(frame: Buffer): void;
   isOpen(): boolean;
   /** Cut off a peer that stopped reading. */
   drop(reason: string): void;
@@ -128,7 +129,7 @@ export class EventHub {
       sub.drop(`subscriber dropped: more than ${this.maxBuffered} bytes unread`);
       return false;
     }
-    sub.send(frame);
+    sub.sendFrame(frame);
     return true;
   }
 
@@ -154,6 +155,6 @@ export class EventHub {
  * request) reach no subscriber at all, and encoding them anyway was 18% of the daemon's CPU under load.
  */
 function frameOf(e: Journaled): Buffer {
-  e.frame ??= Buffer.from(JSON.stringify({ namespace: 'events', name: e.type, id: '', args: { ...e.args, seq: e.seq, time: new Date(e.at).toISOString() } }));
+  e.frame ??= textFrame(Buffer.from(JSON.stringify({ namespace: 'events', name: e.type, id: '', args: { ...e.args, seq: e.seq, time: new Date(e.at).toISOString() } })));
   return e.frame;
 }
