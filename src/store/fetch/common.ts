@@ -2,7 +2,7 @@
  * Shared pieces of the URL downloaders: the error type, message helpers, error classification
  * and the metered, backpressure-honouring copy loop used by http(s) and file.
  */
-import { Transform, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 export type FetchErrorKind =
@@ -176,26 +176,19 @@ export async function pump(
   source.once('error', onSourceError);
   out.once('error', onOutError);
 
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length;
-      timer.refresh();
-      try {
-        opts.onProgress(bytes, total);
-      } catch (err) {
-        cb(err as Error);
-        return;
-      }
-      cb(null, chunk);
-    },
-    flush(cb) {
-      clearTimeout(timer);
-      cb();
-    },
-  });
+  // Counted beside the pipe rather than in a Transform stage of its own: one stage less per chunk.
+  const meter = (chunk: Buffer) => {
+    bytes += chunk.length;
+    timer.refresh();
+    try {
+      opts.onProgress(bytes, total);
+    } catch (err) {
+      source.destroy(err as Error);
+    }
+  };
   const timer = setTimeout(function onStall() {
     // Our own backpressure (slow disk) is not the server's fault: only count time we were waiting.
-    if (out.writableNeedDrain || meter.writableNeedDrain) {
+    if (out.writableNeedDrain) {
       timer.refresh();
       return;
     }
@@ -207,7 +200,8 @@ export async function pump(
   try {
     if (opts.signal.aborted) throw abortedError(where);
     opts.onProgress(0, total);
-    await pipeline(source, meter, out);
+    source.on('data', meter);
+    await pipeline(source, out);
   } catch (err) {
     if (err instanceof FetchError) throw err;
     if (opts.signal.aborted) throw abortedError(where);
@@ -221,6 +215,7 @@ export async function pump(
     clearTimeout(timer);
     opts.signal.removeEventListener('abort', onAbort);
     source.off('error', onSourceError);
+    source.off('data', meter);
     out.off('error', onOutError);
   }
   if (total !== null && bytes !== total) throw sizeMismatch(total, bytes);
