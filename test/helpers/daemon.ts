@@ -25,12 +25,15 @@ export async function tempDir(prefix = 'hyved-test-'): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
-/** Starts a real daemon process on a free loopback port with its own state dir. */
-export async function startDaemon(config: Record<string, unknown> = {}, stateDir?: string): Promise<TestDaemon> {
+/**
+ * Starts a real daemon process on a free loopback port with its own state dir; `nodeArgs` go to
+ * node before the script (e.g. `--inspect=127.0.0.1:0` for inspector.ts).
+ */
+export async function startDaemon(config: Record<string, unknown> = {}, stateDir?: string, nodeArgs: string[] = []): Promise<TestDaemon> {
   stateDir ??= await tempDir();
   const configFile = path.join(stateDir, 'test-config.json');
   await writeFile(configFile, JSON.stringify({ listen: '127.0.0.1:0', state_dir: stateDir, validate_results: true, ...config }));
-  const proc = spawn(process.execPath, [HYVED, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, HYVED, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
@@ -42,7 +45,7 @@ export async function startDaemon(config: Record<string, unknown> = {}, stateDir
     };
     const timer = setTimeout(() => fail(new Error(`daemon did not start:\n${out}`)), 15_000);
     const check = () => {
-      const m = /listening on (\S+)/.exec(out);
+      const m = /^hyved \S+ is listening on (\S+)/m.exec(out); // not node's "Debugger listening on ..."
       if (m) {
         clearTimeout(timer);
         proc.stdout!.off('data', check);

@@ -1,5 +1,5 @@
 /**
- * Load test (not part of `npm test`): LOAD_CLIENTS (200) signed-in WebSocket clients for
+ * Load test (`npm run load`; npm test runs it for 20 s): LOAD_CLIENTS (200) signed-in WebSocket clients for
  * LOAD_WARMUP_SECONDS (10) + LOAD_SECONDS (60) against a real daemon: reads, event subscribers, a
  * writer that makes events, and brute-force logins from other loopback addresses that must end up
  * blocked. Prints one JSON summary line and exits non-zero on any unexpected error or failed check
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { rssOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { INSPECT_ARGS, inspect, type Inspector } from '../helpers/inspector.js';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 60);
 /**
@@ -295,40 +296,16 @@ async function attacker(url: string, addr: string, password: string, token: stri
 }
 
 /**
- * With LOAD_HEAP_PROBE=1: the daemon's V8 heap in use right after a full GC, read over the inspector
- * (opened by SIGUSR1 on a free port). Tells a leak (this grows) from heap sizing (only RSS grows).
+ * With LOAD_HEAP_PROBE=1: the daemon's V8 heap in use right after a full GC. Tells a leak (this
+ * grows) from heap sizing (only RSS grows).
  */
-async function heapProbe(d: TestDaemon): Promise<{ sample(): Promise<number | null>; close(): void } | null> {
-  process.kill(d.proc.pid!, 'SIGUSR1');
-  const until = Date.now() + 5000;
-  let m: RegExpExecArray | null = null;
-  while (!(m = /Debugger listening on (ws:\/\/\S+)/.exec(d.output())) && Date.now() < until) await sleep(50);
-  if (!m) return null;
-  const ws = new WebSocket(m[1], { perMessageDeflate: false });
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  let id = 0;
-  const waiting = new Map<number, (r: { result?: { result?: { value?: string } } }) => void>();
-  ws.on('message', (data) => {
-    const msg = JSON.parse(data.toString());
-    if (msg.id !== undefined) waiting.get(msg.id)?.(msg);
-  });
-  const cdp = (method: string, params: Record<string, unknown> = {}) =>
-    new Promise<{ result?: { result?: { value?: string } } }>((resolve) => {
-      waiting.set(++id, resolve);
-      ws.send(JSON.stringify({ id, method, params }));
-    });
-  return {
-    async sample() {
-      if (ws.readyState !== WebSocket.OPEN) return null;
-      await cdp('HeapProfiler.collectGarbage');
-      const r = await cdp('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())' });
-      return JSON.parse(r.result?.result?.value ?? '{}').heapUsed ?? null;
-    },
-    close: () => ws.terminate(),
-  };
+async function heapAfterGc(probe: Inspector): Promise<number | null> {
+  try {
+    await probe.collectGarbage();
+    return (await probe.memoryUsage()).heapUsed;
+  } catch {
+    return null;
+  }
 }
 
 /** User plus system CPU time of a process so far, from /proc. */
@@ -349,13 +326,15 @@ async function main(): Promise<number> {
   await new Promise<void>((r) => iso.listen(0, '127.0.0.1', r));
   const isoUrl = `http://127.0.0.1:${(iso.address() as AddressInfo).port}/load.iso`;
 
-  // The heap probe opens the daemon's inspector with SIGUSR1, on a free port rather than 9229.
-  if (HEAP_PROBE) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --inspect-port=0`.trim();
-  const d: TestDaemon = await startDaemon({
-    blacklist: { auth_fail_limit: 5, block_minutes: BLOCK_MINUTES },
-    // Extra daemon config as JSON, e.g. LOAD_CONFIG='{"log":{"level":"warn"}}'.
-    ...(process.env.LOAD_CONFIG ? JSON.parse(process.env.LOAD_CONFIG) : {}),
-  });
+  const d: TestDaemon = await startDaemon(
+    {
+      blacklist: { auth_fail_limit: 5, block_minutes: BLOCK_MINUTES },
+      // Extra daemon config as JSON, e.g. LOAD_CONFIG='{"log":{"level":"warn"}}'.
+      ...(process.env.LOAD_CONFIG ? JSON.parse(process.env.LOAD_CONFIG) : {}),
+    },
+    undefined,
+    HEAP_PROBE ? INSPECT_ARGS : [],
+  );
   daemon = d;
   const t0 = Date.now();
   // One password sign-in (scrypt), then every client joins with the token.
@@ -383,9 +362,8 @@ async function main(): Promise<number> {
 
   const rss: number[] = [];
   const heap: number[] = [];
-  const gcProbe = HEAP_PROBE ? await heapProbe(d) : null;
-  stats.check(!HEAP_PROBE || gcProbe !== null, 'LOAD_HEAP_PROBE: the daemon inspector did not open');
-  const heapSampler = gcProbe && setInterval(() => void gcProbe.sample().then((b) => b !== null && heap.push(b), () => {}), 10_000);
+  const gcProbe = HEAP_PROBE ? await inspect(d) : null;
+  const heapSampler = gcProbe && setInterval(() => void heapAfterGc(gcProbe).then((b) => b !== null && heap.push(b)), 10_000);
   const sampler = setInterval(() => {
     rssOf(d.proc.pid!).then((b) => rss.push(b), () => {});
   }, RSS_EVERY_MS);
@@ -407,7 +385,7 @@ async function main(): Promise<number> {
   let heapIdle: number | null = null;
   if (gcProbe) {
     await sleep(10_000);
-    heapIdle = await gcProbe.sample();
+    heapIdle = await heapAfterGc(gcProbe);
     gcProbe.close();
   }
   await Promise.all(workers);
