@@ -53,7 +53,7 @@ async function serve(overrides: ConfigOverrides): Promise<number> {
     stopping = true;
     log.info(`${signal}: draining requests and exiting; VMs keep running`);
     daemon.stop().then(
-      () => log.end(() => process.exit(0)),
+      () => log.flushAndClose().then(() => process.exit(0)),
       (err) => {
         log.error(`shutdown failed: ${(err as Error).stack}`);
         process.exit(1);
