@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { rssOf, startDaemon, tempDir } from '../test/helpers/daemon.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const SIZE = Number(process.env.FETCH_MIB ?? 1024) * 1024 * 1024;
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
@@ -44,7 +45,7 @@ async function viaHyved(round: number): Promise<{ ms: number; rssGrowth: number 
   const sampler = setInterval(() => void rssOf(d.proc.pid!).then((r) => (peak = Math.max(peak, r)), () => {}), 100);
   const t0 = performance.now();
   const r = await c.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url, name: `hyved${round}.iso` });
-  while (!done.has(r.fetchiso.queueid)) await new Promise((res) => setTimeout(res, 5));
+  while (!done.has(r.fetchiso.queueid)) await sleep(5);
   const ms = performance.now() - t0;
   clearInterval(sampler);
   if (done.get(r.fetchiso.queueid) !== 'success') throw new Error('hyved fetch failed');

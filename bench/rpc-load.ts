@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { cpuMs, percentile } from './lib.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface LoadArgs {
   url: string;
@@ -127,8 +128,8 @@ const started = performance.now();
 for (const ws of sockets) for (let i = 0; i < args.depth; i++) send(ws);
 // A slow server needs longer than warmupMs before the first requests' queueing stops skewing latency.
 const MAX_WARMUP_MS = 20_000;
-await new Promise((r) => setTimeout(r, args.warmupMs));
-while (replies < args.connections * args.depth && performance.now() - started < MAX_WARMUP_MS) await new Promise((r) => setTimeout(r, 50));
+await sleep(args.warmupMs);
+while (replies < args.connections * args.depth && performance.now() - started < MAX_WARMUP_MS) await sleep(50);
 const warmupS = (performance.now() - started) / 1000;
 
 const serverCpu0 = await cpuMs(args.serverPid);
@@ -138,8 +139,8 @@ measuring = true;
 // A server that answers a whole pipeline at once (all requests in flight finishing together) gives
 // a lumpy rate: measure until as many replies came as requests are in flight, if that is longer.
 const MAX_MEASURE_MS = 20_000;
-await new Promise((r) => setTimeout(r, args.durationMs));
-while (calls + errors < args.connections * args.depth && performance.now() - t0 < MAX_MEASURE_MS) await new Promise((r) => setTimeout(r, 50));
+await sleep(args.durationMs);
+while (calls + errors < args.connections * args.depth && performance.now() - t0 < MAX_MEASURE_MS) await sleep(50);
 measuring = false;
 const seconds = (performance.now() - t0) / 1000;
 const serverCpu = (await cpuMs(args.serverPid)) - serverCpu0;
@@ -147,7 +148,7 @@ const loadCpu = process.cpuUsage(loadCpu0);
 
 stopping = true;
 // Requests still queued in the server would eat CPU during the next cell: wait for their replies.
-if (outstanding > 0) await Promise.race([new Promise<void>((r) => (drained = r)), new Promise((r) => setTimeout(r, 30_000))]);
+if (outstanding > 0) await Promise.race([new Promise<void>((r) => (drained = r)), sleep(30_000)]);
 for (const ws of sockets) ws.terminate();
 
 latencies.sort((a, b) => a - b);

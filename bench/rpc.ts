@@ -85,7 +85,7 @@ try {
       for (const t of targets) {
         // A daemon at log level info goes on writing the last cell's request log for seconds after
         // it: unless every server is quiet first, that CPU is charged to whichever cell comes next.
-        for (const pid of new Set(targets.map((x) => x.pid))) await settle(pid);
+        await Promise.all([...new Set(targets.map((x) => x.pid))].map((pid) => settle(pid)));
         const res = await runWorker<LoadResult>('rpc-load.js', {
           url: t.url, protocol: t.protocol, method: t.method, token: t.token, connections, depth: DEPTH,
           warmupMs: WARMUP_MS, durationMs: DURATION_MS, serverPid: t.pid,

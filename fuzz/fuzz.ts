@@ -25,6 +25,7 @@ import { expectationFor, type Expectation, type Registry } from './predict.js';
 import { Rng, randomSeed } from './prng.js';
 import { closedPorts, frameIsSafe } from './safety.js';
 import { ValidGen, isValid, type Schema } from './schema-gen.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface Options {
   seconds: number;
@@ -740,9 +741,6 @@ function trimFrame(f: SentFrame): SentFrame {
   return { ...rest, labels: [...f.labels, `omitted: ${size} characters`] };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 const opts = parseOptions();
 (opts.replay ? replay(opts) : new FuzzRun(opts).run()).then(

@@ -10,6 +10,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RawSocket, type Frame } from '../test/helpers/raw.js';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const INTERNAL = 'internal error (see the daemon log)';
 
@@ -29,7 +30,7 @@ const call = (c: Ctx, ns: string, name: string, args: unknown) => c.ws.request(n
 async function pipelined(c: Ctx, reqs: [string, string, unknown][], gapMs = 0): Promise<Frame[]> {
   const ids = reqs.map(() => `p${++c.seq}`);
   for (const [i, [ns, name, args]] of reqs.entries()) {
-    if (i && gapMs) await new Promise((res) => setTimeout(res, gapMs));
+    if (i && gapMs) await sleep(gapMs);
     c.ws.send(JSON.stringify({ namespace: ns, name, id: ids[i], args }));
   }
   const got = new Map<string | number, Frame>();
@@ -46,7 +47,7 @@ async function guest(c: Ctx, name: string, size = '16M'): Promise<string> {
     const r = await call(c, 'sysadm', 'vm', { action: 'list', gid: 'default' });
     const vm = (r.args.vms as { vmid: string; name: string }[]).find((v) => v.name === name);
     if (vm) return vm.vmid;
-    await new Promise((res) => setTimeout(res, 50));
+    await sleep(50);
   }
   throw new Error(`guest ${name} was not created`);
 }
@@ -126,7 +127,7 @@ const CASES: Record<string, (c: Ctx) => Promise<string | null>> = {
   async 'create-failure-leaves-dir'(c) {
     const before = new Set(await readdir(path.join(c.d.stateDir, 'discs')).catch(() => [] as string[]));
     await call(c, 'sysadm', 'iohyve', { action: 'create', name: 'toolarge', size: '99999999T' });
-    await new Promise((res) => setTimeout(res, 1500));
+    await sleep(1500);
     const list = await call(c, 'sysadm', 'vm', { action: 'list', gid: 'default' });
     const vmids = new Set((list.args.vms as { vmid: string }[]).map((v) => v.vmid));
     const left = (await readdir(path.join(c.d.stateDir, 'discs')).catch(() => [] as string[])).filter((x) => !before.has(x) && !vmids.has(x));

@@ -4,6 +4,7 @@ import { HyvedClient, CallError } from '../src/client/client.js';
 import { Blacklist } from '../src/server/blacklist.js';
 import { Sessions, sessionKey } from '../src/server/sessions.js';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const daemons: TestDaemon[] = [];
 after(() => Promise.all(daemons.map((d) => d.stop())));
@@ -15,7 +16,6 @@ async function code(p: Promise<unknown>): Promise<number> {
   );
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a token expires after the configured idle time, and each request restarts its clock', async () => {
   const d = await startDaemon({ token_timeout_s: 1 });

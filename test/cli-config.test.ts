@@ -4,6 +4,8 @@ import { stat, readFile, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { HyvedClient } from '../src/client/client.js';
 import { runHyved, startDaemon, tempDir } from './helpers/daemon.js';
+import { waitFor } from './helpers/wait.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 test('first start creates admin with a random password, saved 0600, and prints it once', async () => {
   const d = await startDaemon();
@@ -93,8 +95,7 @@ test('flags override the config file', async () => {
   const proc = spawn(process.execPath, [path.resolve('dist/src/bin/hyved.js'), 'serve', '--config', file, '--listen', '127.0.0.1:0', '--state-dir', other]);
   let out = '';
   proc.stdout.on('data', (c) => (out += c));
-  const until = Date.now() + 15_000;
-  while (!/listening on/.test(out) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  await waitFor(() => /listening on/.test(out), 'the daemon to listen', 15_000);
   const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
   assert.ok(port > 1, `--listen beat the config's port 1: ${out}`);
   assert.ok((await stat(path.join(other, 'users.json'))).isFile(), 'state went to --state-dir');
@@ -107,20 +108,12 @@ test('SIGTERM lets an in-flight request finish, then exits 0; SIGHUP reopens the
   const log = path.join(d.stateDir, 'hyved.log');
   await rename(log, log + '.1');
   d.proc.kill('SIGHUP');
-  const start = Date.now();
-  while (Date.now() - start < 5000) {
-    try {
-      await stat(log);
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await waitFor(() => stat(log).then(() => true, () => false), 'the log file to be reopened', 5000, 50);
   assert.match(await readFile(log, 'utf8'), /log file reopened/);
   const c = await HyvedClient.connect(d.url);
   // A password check takes tens of milliseconds of scrypt: still running when SIGTERM lands.
   const pending = c.call('rpc', 'auth', { username: 'admin', password: d.adminPassword });
-  await new Promise((r) => setTimeout(r, 5));
+  await sleep(5);
   const exit = d.stop('SIGTERM');
   const reply = await pending;
   assert.ok(Array.isArray(reply));

@@ -12,9 +12,9 @@ import { HyvedClient, CallError } from '../src/client/client.js';
 import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { guestVm, installGuest, qemuPidsOf } from './helpers/guest.js';
 import { sha256, startIsoServer } from './helpers/servers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const daemons: TestDaemon[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -4,6 +4,7 @@ import { HyvedClient } from '../src/client/client.js';
 import { RawSocket } from './helpers/raw.js';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { INSPECT_ARGS, inspect } from './helpers/inspector.js';
+import { waitFor } from './helpers/wait.js';
 
 const daemons: TestDaemon[] = [];
 after(() => Promise.all(daemons.map((d) => d.stop())));
@@ -16,13 +17,7 @@ function collect(c: HyvedClient): Ev[] {
   return got;
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (cond: () => boolean, ms = 5000) => waitFor(cond, 'the events to arrive', ms, 10);
 
 /** Generates `n` audit events by making `n` cheap requests from another connection. */
 async function makeEvents(d: TestDaemon, n: number): Promise<void> {

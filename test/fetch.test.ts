@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
 import { FtpSrv } from 'ftp-srv';
 import { FetchError, checkUrl, fetchTo, nameFromUrl, type FetchErrorKind, type FetchOptions } from '../src/store/fetch/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -239,7 +240,7 @@ async function noConnections(server: net.Server) {
     const n = await new Promise<number>((resolve, reject) => server.getConnections((e, c) => (e ? reject(e) : resolve(c))));
     if (n === 0) return;
     if (Date.now() > deadline) assert.fail(`${n} connection(s) still open`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 

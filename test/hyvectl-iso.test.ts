@@ -17,6 +17,7 @@ import {
 } from '../src/client/cli-progress.js';
 import { ROOT, startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { sha256, startIsoServer, type IsoServer } from './helpers/servers.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const HYVECTL = path.join(ROOT, 'dist/src/bin/hyvectl.js');
 const MiB = 1024 * 1024;
@@ -117,7 +118,7 @@ describe('cli-progress formatting', () => {
     t = 50;
     r.update(event({ percent_done: 20 }));
     assert.equal(out.length, 1, 'too soon: drawn later');
-    await new Promise((res) => setTimeout(res, 150));
+    await sleep(150);
     assert.equal(out.length, 2, 'the latest event is drawn once the interval has passed');
     assert.match(out[1], /20\.0%/);
     t = 1000;
@@ -247,7 +248,7 @@ describe('hyvectl iso', () => {
     assert.deepEqual(left, []);
     // The server saw the download stop too.
     const until = Date.now() + 5000;
-    while (web.slowActive() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    while (web.slowActive() > 0 && Date.now() < until) await sleep(50);
     assert.equal(web.slowActive(), 0);
   });
 });

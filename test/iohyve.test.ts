@@ -8,6 +8,7 @@ import { HyvedClient, CallError } from '../src/client/client.js';
 import { RawSocket } from './helpers/raw.js';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { ROOT } from './helpers/daemon.js';
+import { waitFor } from './helpers/wait.js';
 
 let d: TestDaemon;
 let c: HyvedClient;
@@ -31,12 +32,7 @@ const isoDir = () => path.join(d.stateDir, 'images', 'iso');
 
 async function task(queued: Record<string, { queueid: string }>): Promise<{ result: string; error?: string }> {
   const id = Object.values(queued)[0].queueid;
-  const end = Date.now() + 30_000;
-  while (!finished.has(id)) {
-    if (Date.now() > end) throw new Error(`task ${id} did not finish`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return finished.get(id)!;
+  return waitFor(() => finished.get(id), `task ${id} to finish`, 30_000);
 }
 
 async function err(p: Promise<unknown>): Promise<CallError> {

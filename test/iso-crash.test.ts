@@ -4,6 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { sha256, startIsoServer } from './helpers/servers.js';
+import { waitFor } from './helpers/wait.js';
 
 const daemons: TestDaemon[] = [];
 after(() => Promise.all(daemons.map((d) => d.stop())));
@@ -19,10 +20,10 @@ test('SIGKILL during a fetch: after restart the task reads interrupted, the part
     c.on('event', (_n: string, a: (typeof seen)[number]) => seen.push(a));
     await c.call('events', 'subscribe', ['dispatcher']);
     const ok = await c.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url: `${web.url}/big.iso`, name: 'keep.iso' });
-    while (!seen.some((e) => e.process_id === ok.fetchiso.queueid && e.state === 'finished')) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => seen.some((e) => e.process_id === ok.fetchiso.queueid && e.state === 'finished'), 'the first fetch to finish', 30_000);
     const r = await c.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url: `${web.url}/slow.iso`, name: 'slow.iso' });
     const id = r.fetchiso.queueid;
-    while (!seen.some((e) => e.process_id === id && (e.percent_done ?? 0) > 0)) await new Promise((res) => setTimeout(res, 20));
+    await waitFor(() => seen.some((e) => e.process_id === id && (e.percent_done ?? 0) > 0), 'the slow fetch to make progress', 30_000);
     assert.ok((await readdir(isoDir)).some((f) => f.startsWith('.slow.iso.part')), 'partial exists before the kill');
     c.close();
     await d.stop('SIGKILL');

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { HyvedClient, CallError } from '../src/client/client.js';
 import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { sha256, startFtpServer, startIsoServer, type IsoServer } from './helpers/servers.js';
+import { waitFor } from './helpers/wait.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface DispatcherEvent {
   event_system: string;
@@ -46,14 +48,8 @@ after(async () => {
   await ftp?.close();
 });
 
-async function waitFinished(id: string, ms = 20_000): Promise<DispatcherEvent> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const done = events.find((e) => e.process_id === id && e.state === 'finished');
-    if (done) return done;
-    if (Date.now() > end) throw new Error(`task ${id} did not finish`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function waitFinished(id: string, ms = 20_000): Promise<DispatcherEvent> {
+  return waitFor(() => events.find((e) => e.process_id === id && e.state === 'finished'), `task ${id} to finish`, ms);
 }
 
 async function fetchIso(url: string, extra: Record<string, unknown> = {}): Promise<DispatcherEvent> {
@@ -129,7 +125,7 @@ test('progress events reach two clients in the same order; a reconnecting client
   other.on('event', (_n: string, a: DispatcherEvent) => seen.push(a));
   const sub = await other.call<{ seq: number }>('events', 'subscribe', ['dispatcher']);
   const done = await fetchIso(`${web.url}/chunked.iso`, { name: 'twice.iso' });
-  await new Promise((r) => setTimeout(r, 100));
+  await sleep(100);
   const mine = events.filter((e) => e.process_id === done.process_id).map((e) => e.seq);
   const theirs = seen.filter((e) => e.process_id === done.process_id).map((e) => e.seq);
   assert.deepEqual(theirs, mine);
@@ -140,7 +136,7 @@ test('progress events reach two clients in the same order; a reconnecting client
   late.on('event', (_n: string, a: DispatcherEvent) => replay.push(a));
   const r = await late.call<{ gap: boolean }>('events', 'subscribe', { events: ['dispatcher'], since: sub.seq });
   assert.equal(r.gap, false);
-  await new Promise((res) => setTimeout(res, 200));
+  await sleep(200);
   assert.deepEqual(replay.filter((e) => e.process_id === done.process_id).map((e) => e.seq), mine);
   late.close();
 });
@@ -148,8 +144,7 @@ test('progress events reach two clients in the same order; a reconnecting client
 test('dispatcher list and kill in sysadm shapes: a running download is aborted and its partial removed', async () => {
   const r = await admin.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url: `${web.url}/slow.iso`, name: 'slow.iso' });
   const id = r.fetchiso.queueid;
-  const until = Date.now() + 5000;
-  while (!events.some((e) => e.process_id === id && (e.percent_done ?? 0) > 0) && Date.now() < until) await new Promise((x) => setTimeout(x, 20));
+  await waitFor(() => events.some((e) => e.process_id === id && (e.percent_done ?? 0) > 0), 'the download to make progress');
   assert.ok((await storeFiles()).some((f) => f.startsWith('.slow.iso.part')), 'partial file exists while running');
   const list = await admin.call<{ jobs: Record<string, Record<string, { commands: string[]; queue_position: string; state: string }>> }>('rpc', 'dispatcher', { action: 'list' });
   const job = list.jobs['sysadm/iohyve'][id];

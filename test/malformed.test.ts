@@ -4,6 +4,7 @@ import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { RawSocket, type Frame } from './helpers/raw.js';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /*
  * Malformed input, frame by frame, against a real daemon: every frame must get exactly one
@@ -583,7 +584,7 @@ async function runAll(sock: RawSocket, side: Side): Promise<number> {
   }
   // Nothing may trail the last sentinel either. (No short next() timeout here: RawSocket keeps a
   // timed-out waiter, which would swallow the next frame on this socket.)
-  await new Promise((r) => setTimeout(r, 200));
+  await sleep(200);
   const last = await sock.request('rpc', 'identify', {}, `sentinel-${side}-last`);
   if (last.id !== `sentinel-${side}-last`) problems[side].push(`[${side}] stray frame after the last case: ${JSON.stringify(last).slice(0, 300)}`);
   return sent;

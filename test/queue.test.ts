@@ -6,6 +6,8 @@ import { EventHub } from '../src/server/events.js';
 import { createLogger } from '../src/server/logger.js';
 import { TaskQueue, type TaskSpec } from '../src/queue/queue.js';
 import { tempDir } from './helpers/daemon.js';
+import { waitFor } from './helpers/wait.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const log = createLogger('error', null);
 
@@ -35,15 +37,9 @@ function spec(run: TaskSpec['run'], key: string | null = null): TaskSpec {
   return { owner: 'admin', queue: 'test/q', action: 'work', eventSystem: 'test/q', command: 'work', key, run };
 }
 
-async function finished(events: Ev[], id: string): Promise<Ev> {
-  for (;;) {
-    const e = events.find((x) => x.process_id === id && x.state === 'finished');
-    if (e) return e;
-    await new Promise((r) => setTimeout(r, 5));
-  }
+function finished(events: Ev[], id: string): Promise<Ev> {
+  return waitFor(() => events.find((x) => x.process_id === id && x.state === 'finished'), `task ${id} to finish`, 20_000, 5);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('no more tasks run at once than the concurrency limit', async () => {
   const { q, events } = await setup({ concurrency: 2, history: 50 });

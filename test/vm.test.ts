@@ -5,6 +5,7 @@ import path from 'node:path';
 import { HyvedClient, CallError } from '../src/client/client.js';
 import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { MARKER, guestVm, installGuest, qemuPidsOf, readConsoleUntil } from './helpers/guest.js';
+import { waitFor } from './helpers/wait.js';
 
 interface VmEvent { vmid: string; name: string; gid: string; state: string; previous: string | null; seq: number }
 
@@ -175,9 +176,8 @@ test('kill -9 of the daemon while two VMs run: both re-adopted RUNNING, pause/re
   // A QEMU killed from outside is seen as STOPPED, with an event.
   const killedAt = events.length;
   process.kill((await qemuPidsOf(b))[0], 'SIGKILL');
-  const until = Date.now() + 10_000;
   const stoppedEvent = () => events.slice(killedAt).some((e) => e.vmid === b && e.state === 'STOPPED' && e.previous === 'RUNNING');
-  while (!stoppedEvent() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(stoppedEvent, 'a vm event RUNNING -> STOPPED', 10_000, 50);
   assert.ok(stoppedEvent(), 'a vm event RUNNING -> STOPPED');
   assert.deepEqual(await state(b), { vmid: b, state: 'STOPPED' });
   await state(a, 'STOPPED', true);
@@ -236,8 +236,7 @@ test('SIGTERM leaves VMs running; on the next start autostart VMs come up by the
   d = await startDaemon({ vm: { stop_timeout_s: 30 } }, d.stateDir);
   c = await d.client('admin', (await readFile(path.join(d.stateDir, 'admin-password'), 'utf8')).trim());
   assert.deepEqual(await state(running), { vmid: running, state: 'RUNNING' });
-  const until = Date.now() + 15_000;
-  while ((await state(auto)).state !== 'RUNNING' && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  await waitFor(async () => (await state(auto)).state === 'RUNNING', 'the autostart VM to run', 15_000, 100);
   assert.deepEqual(await state(auto), { vmid: auto, state: 'RUNNING' });
   await state(running, 'STOPPED', true);
   await state(auto, 'STOPPED', true);

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import winston from 'winston';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export type Logger = winston.Logger & { reopen(): void; flushAndClose(): Promise<void> };
 
@@ -48,7 +49,7 @@ export function createLogger(level: string, file: string | null): Logger {
    */
   logger.flushAndClose = async () => {
     const deadline = Date.now() + FLUSH_LIMIT_MS;
-    while (logger.readableLength > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (logger.readableLength > 0 && Date.now() < deadline) await sleep(10);
     await new Promise<void>((resolve) => logger.end(resolve));
   };
   openFile();

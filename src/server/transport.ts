@@ -9,6 +9,7 @@ import { CLOSE, Connection } from './connection.js';
 import { originAllowed, ownOrigins } from './origins.js';
 import { handleRest } from './rest.js';
 import type { Services } from './services.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 // Frames past max_frame_bytes get a 413 reply; only beyond this multiple is the connection closed.
 const HARD_FRAME_FACTOR = 4;
@@ -70,10 +71,10 @@ export class Transport {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + graceMs;
     const busy = () => this.inFlightRest > 0 || [...this.connections].some((c) => c.pending > 0);
-    while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (busy() && Date.now() < deadline) await sleep(20);
     for (const c of this.connections) c.close(CLOSE.shutdown, 'daemon shutting down');
     this.server.closeIdleConnections();
-    await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);
+    await Promise.race([closed, sleep(1000)]);
     this.server.closeAllConnections();
   }
 

@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
 import type { TestDaemon } from './daemon.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A daemon started with INSPECT_ARGS, seen from inside: its own memory figures, a full GC on demand. */
 export interface Inspector {
@@ -16,7 +17,7 @@ export async function inspect(d: TestDaemon, timeoutMs = 5000): Promise<Inspecto
   let m: RegExpExecArray | null;
   while (!(m = /Debugger listening on (ws:\/\/\S+)/.exec(d.output()))) {
     if (Date.now() > until) throw new Error(`the daemon's inspector did not open:\n${d.output().slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   const ws = new WebSocket(m[1], { perMessageDeflate: false });
   await new Promise((resolve, reject) => {

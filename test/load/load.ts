@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { rssOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { INSPECT_ARGS, inspect, type Inspector } from '../helpers/inspector.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const SECONDS = Number(process.env.LOAD_SECONDS ?? 60);
 /**
@@ -39,7 +40,6 @@ const HEAP_PROBE = process.env.LOAD_HEAP_PROBE === '1';
 const CALL_TIMEOUT_MS = 30_000;
 
 const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => performance.now();
 
 const EVENT_PREFIX = '{"namespace":"events","name":"';

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from '../driver.js';
 import type { DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
 import { bhyveArgv, bhyveVmName, bhyvectlDestroyArgv, bhyvectlPoweroffArgv } from './argv.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const run = promisify(execFile);
 
@@ -136,7 +137,7 @@ export class BhyveDriver implements Driver {
     for (let i = 0; i < 100; i++) {
       if (await exists(`/dev/vmm/${name}`)) return new BhyveVm(pid, name, taps, this.tools);
       if (!alive(pid)) break;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     const tail = (await readFile(path.join(plan.dir, 'bhyve.log'), 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' ');
     throw new HypervisorError(`bhyve failed to start: ${tail || 'no /dev/vmm entry appeared'}`);

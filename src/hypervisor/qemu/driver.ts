@@ -7,6 +7,7 @@ import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type Vm
 import type { DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
 import { processTag, qemuArgv, runtimePaths } from './argv.js';
 import { QmpClient, QmpTimeout } from './qmp.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const run = promisify(execFile);
 
@@ -97,7 +98,7 @@ class QemuVm extends EventEmitter implements VmHandle {
 
   /** The QMP socket closes when QEMU exits; make sure the pid is really gone before saying so. */
   private async onGone(): Promise<void> {
-    for (let i = 0; i < 50 && alive(this.pid); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && alive(this.pid); i++) await sleep(100);
     this.exited = true;
     this.emit('exit');
   }
@@ -135,7 +136,7 @@ async function connectQmp(path: string, pid: number): Promise<QmpClient> {
     } catch (err) {
       last = err;
       if (!alive(pid)) break;
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
   throw new HypervisorError(`cannot reach QEMU's QMP socket: ${(last as Error)?.message}`);
