@@ -105,3 +105,9 @@ test('Sessions expire when idle and only then', () => {
   assert.equal(s.use(sessionKey('forged')), null);
   s.close();
 });
+
+test('tokens never begin with "-", so a command line takes them as values', () => {
+  const s = new Sessions(1000);
+  for (let i = 0; i < 2000; i++) assert.match(s.create('alice'), /^[0-9a-f]{64}$/);
+  s.close();
+});

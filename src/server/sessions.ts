@@ -21,7 +21,9 @@ export class Sessions {
   }
 
   create(username: string): string {
-    const token = randomBytes(32).toString('base64url');
+    // Hex, not base64url: one token in 64 began with '-', which command lines read as an option
+    // (`hyvectl --token -Xy...` failed; so would most tools).
+    const token = randomBytes(32).toString('hex');
     this.byHash.set(sessionKey(token), { username, lastUsed: this.now() });
     return token;
   }
