@@ -5,6 +5,7 @@ import { RawSocket } from './helpers/raw.js';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { INSPECT_ARGS, inspect } from './helpers/inspector.js';
 import { waitFor } from './helpers/wait.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const daemons: TestDaemon[] = [];
 after(() => Promise.all(daemons.map((d) => d.stop())));
@@ -22,8 +23,12 @@ const until = (cond: () => boolean, ms = 5000) => waitFor(cond, 'the events to a
 /** Generates `n` audit events by making `n` cheap requests from another connection. */
 async function makeEvents(d: TestDaemon, n: number): Promise<void> {
   const s = await RawSocket.open(d.url);
-  for (let i = 0; i < n; i++) s.send(JSON.stringify({ namespace: 'rpc', name: 'identify', id: `gen${i}`, args: {} }));
-  for (let i = 0; i < n; i++) await s.next();
+  // In rounds: a generator that never read its replies would itself be cut off at the buffer bound.
+  for (let done = 0; done < n; done += 1000) {
+    const round = Math.min(1000, n - done);
+    for (let i = 0; i < round; i++) s.send(JSON.stringify({ namespace: 'rpc', name: 'identify', id: `gen${done + i}`, args: {} }));
+    for (let i = 0; i < round; i++) await s.next();
+  }
   s.close();
 }
 
@@ -91,6 +96,34 @@ test('since older than the journal answers gap:true', async () => {
   assert.equal(ok.gap, false);
   c.close();
   fresh.close();
+});
+
+// Found by the fuzzer: a replay larger than the socket takes at once counted against the
+// slow-subscriber bound, and a client that was reading perfectly well was cut off.
+test('a replay far larger than the buffer bound is paced by the socket, not cut off; live events follow in order', async () => {
+  const d = await startDaemon({ events: { journal_size: 100_000, max_buffered_bytes: 64 * 1024 }, log: { level: 'warn' } });
+  daemons.push(d);
+  const total = 60_000; // about 18 MB of frames: more than loopback's socket buffers hold
+  await makeEvents(d, total);
+  const c = await d.client();
+  const got = collect(c);
+  // The client is busy for a moment just as the replay starts, as a browser tab may be.
+  const socket = (c.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  const pending = c.call<{ gap: boolean; replayed: number; seq: number }>('events', 'subscribe', { events: ['audit'], since: 0 });
+  socket.pause();
+  await sleep(500);
+  socket.resume();
+  const r = await pending;
+  assert.equal(r.gap, false);
+  assert.ok(r.replayed >= total, `replayed ${r.replayed}`);
+  await makeEvents(d, 10);
+  await until(() => got.filter((e) => e.args.name === 'identify').length === total + 10, 30_000);
+  const seqs = got.map((e) => e.args.seq);
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'replayed and live events in seq order');
+  assert.equal(new Set(seqs).size, seqs.length, 'no duplicates');
+  assert.doesNotMatch(d.output(), /subscriber dropped/);
+  assert.equal((await c.call<{ type: string }>('rpc', 'identify', {})).type, 'server');
+  c.close();
 });
 
 test('subscribe checks event types and permissions; REST cannot subscribe', async () => {

@@ -25,7 +25,7 @@ async function setup(opts = { concurrency: 2, history: 50 }) {
   hub.defineType('dispatcher', { permission: 'task.view' });
   const events: Ev[] = [];
   hub.subscribe(
-    { grants: { admin: true, perms: {} }, bufferedAmount: () => 0, isOpen: () => true, sendFrame: (f) => events.push(JSON.parse(payloadOf(f)).args), drop() {} },
+    { grants: { admin: true, perms: {} }, bufferedAmount: () => 0, isOpen: () => true, sendFrame: (f) => events.push(JSON.parse(payloadOf(f)).args), drop() {}, whenDrained() {} },
     ['dispatcher'],
   ).activate();
   const q = new TaskQueue(path.join(dir, 'tasks'), hub, log, opts);

@@ -53,6 +53,10 @@ export class Connection implements ConnectionHandle {
       bufferedAmount: () => ws.bufferedAmount,
       isOpen: () => ws.readyState === ws.OPEN,
       sendFrame: (frame) => this.sendFrame(frame),
+      whenDrained: (resume) => {
+        if (this.socket.writableNeedDrain) this.socket.once('drain', resume);
+        else setImmediate(resume);
+      },
       drop: (reason) => {
         services.log.warn(`closing connection from ${remoteAddress}: ${reason}`);
         // A peer that stopped reading will not read a close frame either.

@@ -19,12 +19,17 @@ export interface Subscriber {
   isOpen(): boolean;
   /** Cut off a peer that stopped reading. */
   drop(reason: string): void;
+  /** Calls `resume` once the peer has taken what is buffered for it. */
+  whenDrained(resume: () => void): void;
 }
 
 /** `args` as published; `seq` and `time` join them in the frame. */
 interface Journaled { seq: number; type: string; args: Record<string, unknown>; at: number; frame: Buffer | null }
 
 interface Ring { items: Journaled[]; start: number; droppedUpTo: number }
+
+/** A replay being sent as the socket takes it; live events for that subscriber queue behind it. */
+interface Backlog { events: Journaled[]; next: number; live: number }
 
 export interface SubscribeResult { subscribed: string[]; seq: number; gap?: boolean; replayed?: number }
 
@@ -38,6 +43,7 @@ export class EventHub {
   private readonly types = new Map<string, EventType>();
   private readonly rings = new Map<string, Ring>();
   private readonly subs = new Map<Subscriber, Set<string>>();
+  private readonly backlogs = new Map<Subscriber, Backlog>();
 
   constructor(
     private readonly journalSize: number,
@@ -66,7 +72,11 @@ export class EventHub {
     this.remember(type, e);
     const gid = def.gidOf?.(e.args);
     for (const [sub, wanted] of this.subs) {
-      if (wanted.has(type) && holds(sub.grants, def.permission, gid)) this.deliver(sub, frameOf(e));
+      if (!wanted.has(type) || !holds(sub.grants, def.permission, gid)) continue;
+      const backlog = this.backlogs.get(sub);
+      if (!backlog) this.deliver(sub, frameOf(e));
+      else if (++backlog.live > this.journalSize) this.cutOff(sub, `subscriber dropped: more than ${this.journalSize} events behind its replay`);
+      else backlog.events.push(e);
     }
     return seq;
   }
@@ -96,7 +106,9 @@ export class EventHub {
       let wanted = this.subs.get(sub);
       if (!wanted) this.subs.set(sub, (wanted = new Set()));
       for (const t of types) wanted.add(t);
-      for (const e of missed) if (!this.deliver(sub, frameOf(e))) return;
+      if (missed.length === 0) return;
+      this.backlogs.set(sub, { events: missed, next: 0, live: 0 });
+      this.pump(sub);
     };
     return { result, activate };
   }
@@ -115,7 +127,10 @@ export class EventHub {
     const wanted = this.subs.get(sub);
     if (!wanted) return [];
     for (const t of types ?? [...wanted]) wanted.delete(t);
-    if (wanted.size === 0) this.subs.delete(sub);
+    if (wanted.size === 0) {
+      this.subs.delete(sub);
+      this.backlogs.delete(sub);
+    }
     return [...wanted];
   }
 
@@ -123,14 +138,32 @@ export class EventHub {
     return this.subs.has(sub);
   }
 
-  private deliver(sub: Subscriber, frame: Buffer): boolean {
-    if (sub.bufferedAmount() > this.maxBuffered) {
-      this.subs.delete(sub);
-      sub.drop(`subscriber dropped: more than ${this.maxBuffered} bytes unread`);
-      return false;
+  private deliver(sub: Subscriber, frame: Buffer): void {
+    if (sub.bufferedAmount() > this.maxBuffered) this.cutOff(sub, `subscriber dropped: more than ${this.maxBuffered} bytes unread`);
+    else sub.sendFrame(frame);
+  }
+
+  /**
+   * Sends a replay as fast as the peer reads it. The bound on unread bytes is for peers that
+   * stopped reading; a replay the peer asked for can be far larger than the bound (the fuzzer's
+   * `since: 0` on a full journal cut a healthy client off), so it waits for the socket instead.
+   */
+  private pump(sub: Subscriber): void {
+    const backlog = this.backlogs.get(sub);
+    if (!backlog) return;
+    while (backlog.next < backlog.events.length) {
+      if (!sub.isOpen()) break;
+      if (sub.bufferedAmount() > this.maxBuffered / 2) return sub.whenDrained(() => this.pump(sub));
+      const e = backlog.events[backlog.next++];
+      if (this.subs.get(sub)?.has(e.type)) sub.sendFrame(frameOf(e));
     }
-    sub.sendFrame(frame);
-    return true;
+    this.backlogs.delete(sub);
+  }
+
+  private cutOff(sub: Subscriber, reason: string): void {
+    this.subs.delete(sub);
+    this.backlogs.delete(sub);
+    sub.drop(reason);
   }
 
   private remember(type: string, e: Journaled): void {
