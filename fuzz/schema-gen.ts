@@ -6,7 +6,7 @@
  * subschema that governs each, for the schema-aware mutations.
  */
 import type { ValidateFunction } from 'ajv';
-import { ajv } from '../src/server/schemas.js';
+import { ajv } from '../src/core/schemas.js';
 import type { Rng } from './prng.js';
 import { regexGen } from './regex-gen.js';
 

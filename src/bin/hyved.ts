@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type ConfigOverrides } from '../server/config.js';
+import { ConfigError, loadConfig, type ConfigOverrides } from '../core/config.js';
 import { prepareStateDir, startDaemon } from '../server/daemon.js';
-import { createLogger } from '../server/logger.js';
-import { VERSION } from '../server/version.js';
+import { createLogger } from '../core/logger.js';
+import { VERSION } from '../core/version.js';
 import { UserError, UserStore, randomPassword } from '../store/users.js';
-import { ALL_GROUPS, isPermission } from '../store/permissions.js';
+import { ALL_GROUPS, isPermission } from '../core/permissions.js';
 import path from 'node:path';
 
 const USAGE = `usage:

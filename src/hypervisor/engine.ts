@@ -1,10 +1,10 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { customAlphabet } from 'nanoid';
-import type { Config } from '../server/config.js';
-import { RpcError, conflict, notAcceptable, notFound } from '../server/errors.js';
-import type { EventHub } from '../server/events.js';
-import type { Logger } from '../server/logger.js';
+import type { Config } from '../core/config.js';
+import { RpcError, conflict, notAcceptable, notFound } from '../core/errors.js';
+import type { EventHub } from '../core/events.js';
+import type { Logger } from '../core/logger.js';
 import { IsoStore } from '../store/iso-store.js';
 import type { VmStore } from '../store/vm-store.js';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';

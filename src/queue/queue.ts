@@ -1,8 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { customAlphabet } from 'nanoid';
 import PQueue from 'p-queue';
-import type { EventHub } from '../server/events.js';
-import type { Logger } from '../server/logger.js';
+import type { EventHub } from '../core/events.js';
+import type { Logger } from '../core/logger.js';
 import { TaskFiles } from './history.js';
 import { LOG_LINES, type TaskProgress, type TaskRecord, type TaskResult } from './task.js';
 

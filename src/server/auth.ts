@@ -1,7 +1,7 @@
 import type { UserStore, UserRecord } from '../store/users.js';
 import { Blacklist, type BlacklistPolicy } from './blacklist.js';
 import { Sessions, sessionKey } from './sessions.js';
-import { RpcError, forbidden, unauthorized } from './errors.js';
+import { RpcError, forbidden, unauthorized } from '../core/errors.js';
 
 export interface Login { user: UserRecord; token: string }
 

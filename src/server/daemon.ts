@@ -3,11 +3,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserStore, randomPassword } from '../store/users.js';
 import { Authenticator } from './auth.js';
-import type { Config } from './config.js';
-import { EventHub } from './events.js';
-import { createLogger, type Logger } from './logger.js';
+import type { Config } from '../core/config.js';
+import { EventHub } from '../core/events.js';
+import { createLogger, type Logger } from '../core/logger.js';
 import { Router } from './router.js';
-import type { Services } from './services.js';
+import type { Services } from '../classes/context.js';
 import { Transport } from './transport.js';
 import { TaskQueue } from '../queue/queue.js';
 import { IsoStore } from '../store/iso-store.js';
@@ -16,7 +16,7 @@ import { VmEngine } from '../hypervisor/engine.js';
 import { QemuDriver } from '../hypervisor/qemu/driver.js';
 import { BhyveDriver } from '../hypervisor/bhyve/driver.js';
 import { detectAccelerator, readable } from '../hypervisor/host.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../core/version.js';
 
 const CLASSES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../classes');
 

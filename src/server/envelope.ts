@@ -1,4 +1,4 @@
-import { RpcError, badRequest } from './errors.js';
+import { RpcError, badRequest } from '../core/errors.js';
 import type { Request } from './router.js';
 
 const MAX_ID_LENGTH = 256;

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import { RpcError } from './errors.js';
+import { RpcError } from '../core/errors.js';
 import { asRpcError } from './envelope.js';
 import type { Caller, Request, Trace } from './router.js';
-import type { Services } from './services.js';
+import type { Services } from '../classes/context.js';
 
 export interface Reply { code: number; args: unknown; error: RpcError | null }
 

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RpcError, badRequest } from './errors.js';
+import { RpcError, badRequest } from '../core/errors.js';
 import { execute } from './execute.js';
 import { authenticate, readJsonBody, send } from './http-io.js';
-import type { Services } from './services.js';
+import type { Services } from '../classes/context.js';
 import { handleVelocity, isVelocityPath } from './velocity.js';
 
 const ALLOW = 'PUT, OPTIONS';

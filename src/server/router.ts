@@ -3,11 +3,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ValidateFunction } from 'ajv';
 import type { UserRecord } from '../store/users.js';
-import { holds, type Grants } from '../store/permissions.js';
-import { Status, type ActionDef, type CallContext, type ConnectionHandle } from './action.js';
-import { RpcError, badRequest, forbidden } from './errors.js';
-import { ajv, formatAjvErrors, readSchemaFile } from './schemas.js';
-import type { Services } from './services.js';
+import { holds, type Grants } from '../core/permissions.js';
+import { Status, type ActionDef, type CallContext, type ConnectionHandle } from '../core/action.js';
+import { RpcError, badRequest, forbidden } from '../core/errors.js';
+import { ajv, formatAjvErrors, readSchemaFile } from '../core/schemas.js';
+import type { Services } from '../classes/context.js';
 
 export interface Request { namespace: string; name: string; id: string | number; args: unknown }
 

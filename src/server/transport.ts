@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { parseListen } from './config.js';
+import { parseListen } from '../core/config.js';
 import { CLOSE, Connection } from './connection.js';
 import { originAllowed, ownOrigins } from './origins.js';
 import { handleRest } from './rest.js';
-import type { Services } from './services.js';
+import type { Services } from '../classes/context.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 // Frames past max_frame_bytes get a 413 reply; only beyond this multiple is the connection closed.

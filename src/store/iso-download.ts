@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import type { TaskContext } from '../queue/queue.js';
-import type { Config } from '../server/config.js';
+import type { Config } from '../core/config.js';
 import { fetchTo } from './fetch/index.js';
 import type { IsoStore } from './iso-store.js';
 

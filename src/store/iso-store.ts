@@ -1,6 +1,6 @@
 import { link, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { RpcError, badRequest, conflict, notFound } from '../server/errors.js';
+import { RpcError, badRequest, conflict, notFound } from '../core/errors.js';
 
 /**
  * A single path component a shell would read as a plain word: no separators, no `..`, no

@@ -3,7 +3,7 @@ import { readFile, stat, mkdir } from 'node:fs/promises';
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic.js';
-import { ALL_GROUPS, NAME_PATTERN, isPermission, type Grants } from './permissions.js';
+import { ALL_GROUPS, NAME_PATTERN, isPermission, type Grants } from '../core/permissions.js';
 
 export interface UserRecord extends Grants {
   username: string;

@@ -1,4 +1,4 @@
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 import type { TaskRecord } from '../../queue/task.js';
 
 export default defineAction<{ history?: boolean }>({

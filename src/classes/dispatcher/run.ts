@@ -1,5 +1,5 @@
-import { defineAction } from '../../server/action.js';
-import { forbidden } from '../../server/errors.js';
+import { defineAction } from '../../core/action.js';
+import { forbidden } from '../../core/errors.js';
 
 // sysadm's dispatcher "run" executes arbitrary commands as root. hyved never does: no request
 // field reaches a shell.

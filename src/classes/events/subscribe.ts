@@ -1,5 +1,5 @@
-import { defineAction } from '../../server/action.js';
-import { notAcceptable } from '../../server/errors.js';
+import { defineAction } from '../../core/action.js';
+import { notAcceptable } from '../../core/errors.js';
 
 type Args = string[] | { events: string[]; since?: number };
 

@@ -1,4 +1,4 @@
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 import { formatSize, gradeFor, guest, nextDiskLabel, parseSize } from './guest.js';
 
 export default defineAction<{ name: string; size: string; pool?: string }>({

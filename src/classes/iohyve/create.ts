@@ -1,5 +1,5 @@
-import { Status, defineAction } from '../../server/action.js';
-import { conflict } from '../../server/errors.js';
+import { Status, defineAction } from '../../core/action.js';
+import { conflict } from '../../core/errors.js';
 import { IOHYVE_GROUP, gradeFor, parseSize, queueTask, readSettings } from './guest.js';
 
 /** iohyve's defaults: 1 CPU, 512 MiB, disk0 of `size`, the creation time as description. */

@@ -1,5 +1,5 @@
-import { defineAction } from '../../server/action.js';
-import { notAcceptable } from '../../server/errors.js';
+import { defineAction } from '../../core/action.js';
+import { notAcceptable } from '../../core/errors.js';
 import { guest } from './guest.js';
 
 export default defineAction<{ name: string; disk: string }>({

@@ -1,6 +1,6 @@
-import { Status, defineAction } from '../../server/action.js';
+import { Status, defineAction } from '../../core/action.js';
 import path from 'node:path';
-import { badRequest, conflict, forbidden } from '../../server/errors.js';
+import { badRequest, conflict, forbidden } from '../../core/errors.js';
 import { FetchError, checkUrl, nameFromUrl, redact } from '../../store/fetch/index.js';
 import { downloadIso } from '../../store/iso-download.js';
 import { IsoStore } from '../../store/iso-store.js';

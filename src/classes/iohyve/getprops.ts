@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 import { formatSize, guest } from './guest.js';
 
 /** iohyve's guest properties, read from the VM definition. */

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { CallContext } from '../../server/action.js';
+import type { CallContext } from '../../core/action.js';
 import type { TaskContext } from '../../queue/queue.js';
-import { badRequest, notFound } from '../../server/errors.js';
-import type { Services } from '../../server/services.js';
+import { badRequest, notFound } from '../../core/errors.js';
+import type { Services } from '../context.js';
 import { writeFileAtomic } from '../../store/atomic.js';
-import type { Permission } from '../../store/permissions.js';
+import type { Permission } from '../../core/permissions.js';
 
 /** iohyve's VMs are the default group's, addressed by name. */
 export const IOHYVE_GROUP = 'default';

@@ -1,5 +1,5 @@
-import { Status, defineAction } from '../../server/action.js';
-import { conflict, notFound } from '../../server/errors.js';
+import { Status, defineAction } from '../../core/action.js';
+import { conflict, notFound } from '../../core/errors.js';
 import { IsoStore } from '../../store/iso-store.js';
 import { guest, queueTask } from './guest.js';
 

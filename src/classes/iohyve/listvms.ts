@@ -1,4 +1,4 @@
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 import { IOHYVE_GROUP } from './guest.js';
 
 const IN_VMM = new Set(['STARTING', 'RUNNING', 'PAUSING', 'PAUSED', 'RESUMING', 'STOPPING', 'UNKNOWN']);

@@ -1,5 +1,5 @@
-import { defineAction } from '../../server/action.js';
-import { conflict } from '../../server/errors.js';
+import { defineAction } from '../../core/action.js';
+import { conflict } from '../../core/errors.js';
 
 interface Args { source: string; target: string; overwrite?: boolean }
 

@@ -1,5 +1,5 @@
-import { defineAction } from '../../server/action.js';
-import { conflict } from '../../server/errors.js';
+import { defineAction } from '../../core/action.js';
+import { conflict } from '../../core/errors.js';
 
 export default defineAction<{ target: string }>({
   namespace: 'sysadm',

@@ -1,5 +1,5 @@
-import { defineAction } from '../../server/action.js';
-import { badRequest } from '../../server/errors.js';
+import { defineAction } from '../../core/action.js';
+import { badRequest } from '../../core/errors.js';
 import { formatSize, guest, parseSize } from './guest.js';
 
 interface Args { name: string; ram?: string; cpu?: string; description?: string; boot?: string }

@@ -1,4 +1,4 @@
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 import { flag, guest } from './guest.js';
 
 // sysadm passed `force` on but never honoured it; here "true" powers off at once.

@@ -1,4 +1,4 @@
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 import { hostInterfaces, type HostInterface } from '../../hypervisor/host-nics.js';
 
 function live(nic: HostInterface) {

@@ -1,4 +1,4 @@
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 
 export default defineAction<{ username: string; password: string }>({
   namespace: 'rpc',

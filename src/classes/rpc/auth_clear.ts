@@ -1,4 +1,4 @@
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 
 // sysadm sends no reply here; hyved does, so that every request has exactly one reply and a
 // client awaiting it by id never hangs. sysadm clients ignore the extra frame.

@@ -1,5 +1,5 @@
 import os from 'node:os';
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 
 export default defineAction({
   namespace: 'rpc',

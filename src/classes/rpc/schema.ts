@@ -1,5 +1,5 @@
-import { defineAction } from '../../server/action.js';
-import { notFound } from '../../server/errors.js';
+import { defineAction } from '../../core/action.js';
+import { notFound } from '../../core/errors.js';
 
 export default defineAction<{ namespace?: string; name?: string }>({
   namespace: 'rpc',

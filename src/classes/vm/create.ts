@@ -1,5 +1,5 @@
-import { defineAction } from '../../server/action.js';
-import { notAcceptable, notFound } from '../../server/errors.js';
+import { defineAction } from '../../core/action.js';
+import { notAcceptable, notFound } from '../../core/errors.js';
 import type { VmDefinition } from '../../hypervisor/types.js';
 import { HARDWARE_PROFILES } from './describe.js';
 

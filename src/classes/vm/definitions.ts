@@ -1,4 +1,4 @@
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 import { HARDWARE_PROFILES } from './describe.js';
 
 export default defineAction({

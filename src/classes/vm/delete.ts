@@ -1,4 +1,4 @@
-import { defineAction } from '../../server/action.js';
+import { defineAction } from '../../core/action.js';
 import { vmFor } from './describe.js';
 
 export default defineAction<{ vmid: string; force?: boolean }>({

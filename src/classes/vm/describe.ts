@@ -1,7 +1,7 @@
 import type { VmEngine } from '../../hypervisor/engine.js';
-import type { CallContext } from '../../server/action.js';
-import { notFound } from '../../server/errors.js';
-import type { Permission } from '../../store/permissions.js';
+import type { CallContext } from '../../core/action.js';
+import { notFound } from '../../core/errors.js';
+import type { Permission } from '../../core/permissions.js';
 
 /** Named sizes (Deltacloud's hardware profiles, Bytemark's definitions). */
 export const HARDWARE_PROFILES = [

@@ -1,5 +1,5 @@
-import { defineAction } from '../../server/action.js';
-import { notAcceptable } from '../../server/errors.js';
+import { defineAction } from '../../core/action.js';
+import { notAcceptable } from '../../core/errors.js';
 import type { VmDefinition } from '../../hypervisor/types.js';
 import { describeVm, vmFor } from './describe.js';
 

@@ -1,9 +1,9 @@
-import type { Config } from './config.js';
-import type { Logger } from './logger.js';
+import type { Config } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
 import type { UserStore } from '../store/users.js';
-import type { Authenticator } from './auth.js';
-import type { EventHub } from './events.js';
-import type { Router } from './router.js';
+import type { Authenticator } from '../server/auth.js';
+import type { EventHub } from '../core/events.js';
+import type { Router } from '../server/router.js';
 import type { TaskQueue } from '../queue/queue.js';
 import type { IsoStore } from '../store/iso-store.js';
 import type { VmEngine } from '../hypervisor/engine.js';

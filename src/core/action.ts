@@ -1,6 +1,6 @@
 import type { UserRecord } from '../store/users.js';
-import type { Permission } from '../store/permissions.js';
-import type { Services } from './services.js';
+import type { Permission } from './permissions.js';
+import type { Services } from '../classes/context.js';
 import type { Subscriber } from './events.js';
 
 /** What a handler knows about its caller. */

@@ -1,5 +1,5 @@
-import type { Grants, Permission } from '../store/permissions.js';
-import { holds } from '../store/permissions.js';
+import type { Grants, Permission } from './permissions.js';
+import { holds } from './permissions.js';
 import { badRequest, forbidden } from './errors.js';
 import { textFrame } from './ws-frame.js';
 
