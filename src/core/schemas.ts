@@ -12,6 +12,10 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 
 export const ajv = addFormats(new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }));
 
+/** Shared definitions, referenced from other schemas as "defs.json#/$defs/<name>". */
+export const DEFS = readSchemaFile('defs.json') as { $defs: Record<string, unknown> };
+ajv.addSchema(DEFS);
+
 export function readSchemaFile(rel: string): Record<string, unknown> {
   return JSON.parse(readFileSync(path.join(SCHEMA_DIR, rel), 'utf8'));
 }
