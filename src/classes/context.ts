@@ -1,27 +1,29 @@
+import type { ActionDef, Scope } from '../core/action.js';
+import type { ActionKey, Api } from '../core/api.gen.js';
 import type { Config } from '../core/config.js';
+import { notFound } from '../core/errors.js';
+import type { EventHub, Subscriber } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
-import type { UserStore } from '../store/users.js';
-import type { Authenticator } from '../server/auth.js';
-import type { EventHub } from '../core/events.js';
-import type { Router } from '../server/router.js';
+import { holds, type Grants, type Permission } from '../core/permissions.js';
+import type { VmEngine } from '../hypervisor/engine.js';
 import type { TaskQueue } from '../queue/queue.js';
 import type { IsoStore } from '../store/iso-store.js';
-import type { VmEngine } from '../hypervisor/engine.js';
+import type { UserRecord, UserStore } from '../store/users.js';
 
-/** The daemon's long-lived parts, handed to every handler through its context. */
-export interface Services {
-  config: Config;
-  log: Logger;
-  users: UserStore;
-  auth: Authenticator;
-  events: EventHub;
-  router: Router;
-  tasks: TaskQueue;
-  isos: IsoStore;
-  vms: VmEngine;
-  /** What the host offers: accelerator in use, EFI firmware, driver capabilities. */
-  host: HostInfo;
-  version: string;
+/** Sign-in as the rpc handlers use it; the server's Authenticator provides it. */
+export interface SignIn {
+  readonly tokenSeconds: number;
+  login(username: string, password: string, addr: string): Promise<{ user: UserRecord; token: string }>;
+  token(token: string, addr: string): Promise<UserRecord>;
+  endSession(key: string): void;
+}
+
+export type SchemaListing = Record<string, Record<string, { permission: Permission | Permission[] | null; args: unknown; result: unknown }>>;
+
+/** The registered actions as rpc/schema and rpc/query report them; the server's Router provides it. */
+export interface ActionCatalog {
+  listSchemas(grants: Grants | null, filter?: { namespace: string; name: string }): SchemaListing;
+  access(grants: Grants): Record<string, 'read' | 'read/write'>;
 }
 
 export interface HostInfo {
@@ -30,4 +32,67 @@ export interface HostInfo {
   efi: boolean;
   pause: boolean;
   directBoot: boolean;
+}
+
+/** The daemon's long-lived parts, handed to every handler through its context. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  users: UserStore;
+  auth: SignIn;
+  events: EventHub;
+  catalog: ActionCatalog;
+  tasks: TaskQueue;
+  isos: IsoStore;
+  vms: VmEngine;
+  /** What the host offers: accelerator in use, EFI firmware, driver capabilities. */
+  host: HostInfo;
+  version: string;
+}
+
+/** The parts of a WebSocket connection that rpc/events handlers act on. */
+export interface ConnectionHandle {
+  subscriber: Subscriber;
+  /** The signed-in session's key (see server/sessions.ts), never the token itself. */
+  sessionKey: string | null;
+  signIn(token: string, user: UserRecord): void;
+  signOut(): void;
+}
+
+/** What a handler knows about its caller. The router has already checked the declared permission on the declared scope. */
+export interface CallContext {
+  services: Services;
+  /** null only for actions marked `anonymous`. */
+  user: UserRecord | null;
+  remoteAddress: string;
+  /** The WebSocket connection, absent on the REST shim. */
+  connection: ConnectionHandle | null;
+  /** Whether the caller holds `perm` (on `gid`, or anywhere when omitted). */
+  can(perm: Permission, gid?: string): boolean;
+}
+
+export type Action = ActionDef<any, unknown, CallContext>;
+
+/**
+ * Declares the class action `key` ("namespace/name" or "namespace/name/action"). Its args and
+ * result types come from its schema file, schemas/<key>.json (through src/core/api.gen.ts): an
+ * action without a schema does not compile.
+ */
+export function defineAction<K extends ActionKey>(key: K, def: NoInfer<Omit<ActionDef<Api[K]['args'], Api[K]['result'], CallContext>, 'namespace' | 'name' | 'action'>>): Action {
+  const [namespace, name, action] = key.split('/');
+  return { ...def, namespace, name, ...(action === undefined ? {} : { action }) } as Action;
+}
+
+/** The group an action's scope names in its args; 404 where the caller may not know it exists. */
+export function scopeGroup(scope: Scope, args: Record<string, unknown>, services: Services, grants: Grants): string {
+  if (typeof scope === 'object') return scope.group;
+  if (scope === 'gid') {
+    const gid = args.gid as string;
+    if (!services.vms.groupExists(gid)) throw notFound(`no group '${gid}'`);
+    return gid;
+  }
+  const vmid = args.vmid as string;
+  const gid = services.vms.find(vmid)?.def.gid;
+  if (gid === undefined || !holds(grants, 'vm.view', gid)) throw notFound(`no VM with vmid '${vmid}'`);
+  return gid;
 }

@@ -1,51 +1,48 @@
-import type { UserRecord } from '../store/users.js';
 import type { Permission } from './permissions.js';
-import type { Services } from '../classes/context.js';
-import type { Subscriber } from './events.js';
 
-/** What a handler knows about its caller. */
-export interface CallContext {
-  services: Services;
-  /** null only for actions marked `anonymous`. */
-  user: UserRecord | null;
-  remoteAddress: string;
-  /** The WebSocket connection, absent on the REST shim. */
-  connection: ConnectionHandle | null;
-  /** Throws 403 unless the caller holds `perm` (on `gid`, or anywhere when omitted). */
-  require(perm: Permission, gid?: string): void;
-  can(perm: Permission, gid?: string): boolean;
-}
+/**
+ * Where an action's permission applies, resolved from its (validated) args by the router before
+ * the handler runs: `vmid` — the group of the VM named by args.vmid, which does not exist (404)
+ * for a caller without vm.view there, so ids cannot be probed; `gid` — the group named by
+ * args.gid (404 when not configured); `{group}` — a fixed group (iohyve's VMs live in `default`).
+ */
+export type Scope = 'vmid' | 'gid' | { group: string };
 
-/** The parts of a WebSocket connection that rpc/events handlers act on. */
-export interface ConnectionHandle {
-  subscriber: Subscriber;
-  /** The signed-in session's key (see sessions.ts), never the token itself. */
-  sessionKey: string | null;
-  signIn(token: string, user: UserRecord): void;
-  signOut(): void;
-}
-
-export interface ActionDef<A = any, R = unknown> {
+/** What an action declares besides its handler; the router enforces all of it. */
+export interface ActionMeta<A = unknown> {
   namespace: string;
   name: string;
   /** Set for classes that dispatch on `args.action` (every sysadm class). */
   action?: string;
-  /** What the caller must hold somewhere; the handler narrows it to a group where that applies. null: any signed-in user. */
-  permission: Permission | null;
+  /**
+   * What the caller must hold: checked anywhere before the args are validated, then on the
+   * scope's group. Several: all of them. null: any signed-in user.
+   */
+  permission: Permission | Permission[] | null;
+  /** Overrides `permission` once the args are known (vm state: reading needs vm.view, changing vm.state). */
+  permissionFor?(args: A): Permission;
+  scope?: Scope;
   /** Callable before authentication (identify, auth). */
   anonymous?: boolean;
   /** Changes the connection's session: later requests on that connection wait for it (sysadm clients send auth and their first request back to back). */
   barrier?: boolean;
   /** Changes state: rpc/query reports read/write for classes with such actions. */
   write?: boolean;
-  handler(args: A, ctx: CallContext): Promise<R> | R;
+}
+
+export interface ActionDef<A = any, R = unknown, Ctx = unknown> extends ActionMeta<A> {
+  handler(args: A, ctx: Ctx): R | Status<R> | Promise<R | Status<R>>;
 }
 
 /** Handlers return this to pick a status other than 200 (202 for a queued task). */
 export class Status<R> {
-  constructor(readonly code: number, readonly result: R) {}
+  constructor(
+    readonly code: number,
+    readonly result: R,
+  ) {}
 }
 
-export function defineAction<A = any, R = unknown>(def: ActionDef<A, R>): ActionDef<A, R> {
-  return def;
+/** The permissions an action names, as a list. */
+export function permissionsOf(meta: ActionMeta): readonly Permission[] {
+  return meta.permission === null ? [] : typeof meta.permission === 'string' ? [meta.permission] : meta.permission;
 }

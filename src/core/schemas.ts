@@ -24,6 +24,24 @@ export function compileSchemaFile(rel: string): ValidateFunction {
   return ajv.compile(readSchemaFile(rel));
 }
 
+/**
+ * The schema with every reference to the shared definitions replaced by the definition itself,
+ * so that what rpc/schema publishes stands alone for clients that never saw defs.json.
+ */
+export function inlineRefs(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(inlineRefs);
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const { $ref, ...rest } = schema as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  if (typeof $ref === 'string') {
+    const m = /^(?:defs\.json)?#\/\$defs\/(\w+)$/.exec($ref);
+    if (!m || !Object.hasOwn(DEFS.$defs, m[1])) throw new Error(`cannot inline $ref ${$ref}`);
+    Object.assign(out, inlineRefs(DEFS.$defs[m[1]]));
+  }
+  for (const [k, v] of Object.entries(rest)) out[k] = inlineRefs(v);
+  return out;
+}
+
 export interface ErrorDetail { path: string; message: string; keyword: string }
 
 /** ajv errors as details that name the offending field (JSON Pointer), not its parent. */

@@ -5,21 +5,19 @@ import type { Config } from '../core/config.js';
 import { RpcError, conflict, notAcceptable, notFound } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
+import { Locks } from '../core/locks.js';
 import { IsoStore } from '../store/iso-store.js';
 import type { VmStore } from '../store/vm-store.js';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';
+import type { VmAction } from '../core/api.gen.js';
 import type { LaunchPlan, VmDefinition, VmState } from './types.js';
 
 const newVmid = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
-
-export type Action = 'start' | 'stop' | 'reboot' | 'pause' | 'resume' | 'delete';
 
 interface Runtime {
   def: VmDefinition;
   state: VmState;
   handle: VmHandle | null;
-  /** The state change in progress; one at a time per VM. */
-  busy: string | null;
   launchTime: string | null;
 }
 
@@ -52,6 +50,8 @@ export const BOOT_DIR = path.join('images', 'boot');
  */
 export class VmEngine {
   private readonly vms = new Map<string, Runtime>();
+  /** Per vmid: the change in progress, one at a time per VM. */
+  private readonly locks = new Locks();
 
   constructor(private readonly d: EngineDeps) {}
 
@@ -60,7 +60,7 @@ export class VmEngine {
     await this.d.store.init();
     const defs = await this.d.store.loadAll((file, err) => this.d.log.error(`skipping VM definition ${file}: ${err.message}`));
     for (const def of defs) {
-      const rt: Runtime = { def, state: 'STOPPED', handle: null, busy: null, launchTime: null };
+      const rt: Runtime = { def, state: 'STOPPED', handle: null, launchTime: null };
       this.vms.set(def.vmid, rt);
       try {
         const handle = await this.d.driver.adopt(def, this.d.store.dirOf(def.vmid));
@@ -95,6 +95,10 @@ export class VmEngine {
     return rt;
   }
 
+  find(vmid: string): Runtime | undefined {
+    return this.vms.get(vmid);
+  }
+
   byName(gid: string, name: string): Runtime | undefined {
     return [...this.vms.values()].find((r) => r.def.gid === gid && r.def.name === name);
   }
@@ -104,8 +108,8 @@ export class VmEngine {
   }
 
   /** Deltacloud: what may be asked of the VM in its current state. */
-  actions(rt: Runtime): Action[] {
-    if (rt.busy) return [];
+  actions(rt: Runtime): VmAction[] {
+    if (this.locks.holder(rt.def.vmid)) return [];
     const pause = this.d.driver.capabilities().pause;
     switch (rt.state) {
       case 'STOPPED':
@@ -158,7 +162,7 @@ export class VmEngine {
       await this.d.store.remove(def.vmid);
       throw new RpcError(500, `creating VM '${def.name}' failed: ${(err as Error).message}`);
     }
-    this.vms.set(def.vmid, { def, state: 'STOPPED', handle: null, busy: null, launchTime: null });
+    this.vms.set(def.vmid, { def, state: 'STOPPED', handle: null, launchTime: null });
     this.publish(this.vms.get(def.vmid)!, 'STOPPED', null);
     this.d.log.info(`created VM ${def.name} (${def.vmid}) in group ${def.gid}`);
     return def;
@@ -184,14 +188,13 @@ export class VmEngine {
    * state change or a delete meanwhile gets 409 instead of racing it (a delete could otherwise
    * be undone by a save that lands after it).
    */
-  private async exclusive<T>(rt: Runtime, what: string, fn: () => Promise<T>): Promise<T> {
-    if (rt.busy) throw conflict(`VM '${rt.def.name}' is busy: ${rt.busy}`);
-    rt.busy = what;
-    try {
-      return await fn();
-    } finally {
-      rt.busy = null;
-    }
+  private exclusive<T>(rt: Runtime, what: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.claim(rt.def.vmid, what, `VM '${rt.def.name}' is busy`, fn);
+  }
+
+  private assertIdle(rt: Runtime): void {
+    const holder = this.locks.holder(rt.def.vmid);
+    if (holder) throw conflict(`VM '${rt.def.name}' is busy: ${holder}`);
   }
 
   /** Disc tools fail with the tool's words; the client gets them, not an "internal error". */
@@ -250,7 +253,7 @@ export class VmEngine {
 
   async delete(vmid: string, force: boolean): Promise<void> {
     const rt = this.get(vmid);
-    if (rt.busy) throw conflict(`VM '${rt.def.name}' is busy: ${rt.busy}`);
+    this.assertIdle(rt);
     if (rt.state !== 'STOPPED') {
       if (!force) throw conflict(`VM '${rt.def.name}' is ${rt.state}: stop it first or delete with force`);
       await this.setState(vmid, 'STOPPED', true);
@@ -267,7 +270,7 @@ export class VmEngine {
   /** Velocity's state request: RUNNING, PAUSED or STOPPED; the current state answers at once. */
   async setState(vmid: string, target: 'RUNNING' | 'PAUSED' | 'STOPPED', force: boolean): Promise<VmState> {
     const rt = this.get(vmid);
-    if (rt.busy) throw conflict(`VM '${rt.def.name}' is busy: ${rt.busy}`);
+    this.assertIdle(rt);
     if (rt.state === target) return rt.state;
     if (target === 'PAUSED' && !this.d.driver.capabilities().pause) throw notAcceptable(`the ${this.d.driver.name} hypervisor cannot pause VMs`);
     if (target === 'PAUSED' && rt.state !== 'RUNNING') throw conflict(`VM '${rt.def.name}' is ${rt.state}: only a running VM can be paused`);
@@ -281,7 +284,7 @@ export class VmEngine {
 
   async reboot(vmid: string): Promise<VmState> {
     const rt = this.get(vmid);
-    if (rt.busy) throw conflict(`VM '${rt.def.name}' is busy: ${rt.busy}`);
+    this.assertIdle(rt);
     if (rt.state !== 'RUNNING') throw conflict(`VM '${rt.def.name}' is ${rt.state}: only a running VM can be rebooted`);
     await this.hv(() => rt.handle!.reset());
     return rt.state;
@@ -290,7 +293,7 @@ export class VmEngine {
   /** Live state from the hypervisor, bounded by status_timeout_ms: a hung VM reads UNKNOWN. */
   async refresh(vmid: string): Promise<VmState> {
     const rt = this.get(vmid);
-    if (!rt.handle || rt.busy) return rt.state;
+    if (!rt.handle || this.locks.holder(rt.def.vmid)) return rt.state;
     let status: RunStatus;
     try {
       status = await rt.handle.status(this.d.config.vm.status_timeout_ms);
@@ -436,7 +439,7 @@ export class VmEngine {
   private attach(rt: Runtime, handle: VmHandle): void {
     rt.handle = handle;
     handle.on('status', (s: RunStatus) => {
-      if (rt.busy || rt.handle !== handle) return;
+      if (this.locks.holder(rt.def.vmid) || rt.handle !== handle) return;
       if (s === 'paused' && rt.state === 'RUNNING') this.transition(rt, 'PAUSED');
       if (s === 'running' && rt.state === 'PAUSED') this.transition(rt, 'RUNNING');
     });

@@ -1,5 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { customAlphabet } from 'nanoid';
+import { Locks } from '../core/locks.js';
 import PQueue from 'p-queue';
 import type { EventHub } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
@@ -55,7 +56,8 @@ export class TaskQueue {
   private readonly files: TaskFiles;
   private readonly live = new Map<string, Live>();
   private history: TaskRecord[] = [];
-  private readonly chains = new Map<string, Promise<void>>();
+  /** Per task key: tasks on one resource run one at a time, in submission order. */
+  private readonly locks = new Locks();
   private order: string[] = [];
 
   constructor(
@@ -117,14 +119,7 @@ export class TaskQueue {
         ),
       );
     if (spec.key === null) void start();
-    else {
-      const prev = this.chains.get(spec.key) ?? Promise.resolve();
-      const next = prev.then(start).then(() => {}, () => {});
-      this.chains.set(spec.key, next);
-      void next.then(() => {
-        if (this.chains.get(spec.key!) === next) this.chains.delete(spec.key!);
-      });
-    }
+    else void this.locks.run(spec.key, id, start);
     return record;
   }
 

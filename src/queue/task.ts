@@ -36,3 +36,9 @@ export interface TaskRecord {
 }
 
 export const LOG_LINES = 50;
+
+/** The key of a task's resource: tasks with one key run one at a time, and handlers look them up by it. */
+export const taskKey = {
+  iso: (name: string) => `iso:${name}`,
+  vm: (gid: string, name: string) => `vm:${gid}/${name}`,
+};

@@ -1,3 +1,4 @@
+import type { SignIn } from '../classes/context.js';
 import type { UserStore, UserRecord } from '../store/users.js';
 import { Blacklist, type BlacklistPolicy } from './blacklist.js';
 import { Sessions, sessionKey } from './sessions.js';
@@ -6,7 +7,7 @@ import { RpcError, forbidden, unauthorized } from '../core/errors.js';
 export interface Login { user: UserRecord; token: string }
 
 /** Passwords, tokens and the address blacklist in one place, so every transport checks them alike. */
-export class Authenticator {
+export class Authenticator implements SignIn {
   readonly sessions: Sessions;
   private readonly blacklist: Blacklist;
 
@@ -35,6 +36,10 @@ export class Authenticator {
   async login(username: string, password: string, addr: string): Promise<Login> {
     const user = await this.password(username, password, addr);
     return { user, token: this.sessions.create(user.username) };
+  }
+
+  endSession(key: string): void {
+    this.sessions.end(key);
   }
 
   /** A live token's user (and its idle clock restarted); unknown tokens count as failures. */

@@ -2,12 +2,12 @@ import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import type { UserRecord } from '../store/users.js';
-import type { ConnectionHandle } from '../core/action.js';
+import type { ConnectionHandle } from '../classes/context.js';
 import { RpcError, badRequest, unauthorized } from '../core/errors.js';
 import { errorFrame, parseEnvelope, responseFrame } from './envelope.js';
 import type { Subscriber } from '../core/events.js';
 import { execute } from './execute.js';
-import type { Services } from '../classes/context.js';
+import type { DaemonServices as Services } from './services.js';
 import { sessionKey } from './sessions.js';
 
 /** Close codes sent to clients. */

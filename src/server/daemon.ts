@@ -7,7 +7,7 @@ import type { Config } from '../core/config.js';
 import { EventHub } from '../core/events.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Router } from './router.js';
-import type { Services } from '../classes/context.js';
+import type { DaemonServices as Services } from './services.js';
 import { Transport } from './transport.js';
 import { TaskQueue } from '../queue/queue.js';
 import { IsoStore } from '../store/iso-store.js';
@@ -54,7 +54,8 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
   const vms = new VmEngine({ config, log, events, store: new VmStore(config.state_dir), isos, driver, discs: driver, accelerator, efi });
   await vms.init();
   log.info(`hypervisor ${driver.name} with ${accelerator}${efi ? ', UEFI firmware found' : ', no UEFI firmware'}`);
-  const services = {
+  const router = new Router();
+  const services: Services = {
     config,
     log,
     users,
@@ -65,8 +66,10 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
     vms,
     host: { hypervisor: driver.name, accelerator, ...driver.capabilities() },
     version: VERSION,
-  } as Omit<Services, 'router'> as Services;
-  services.router = await Router.load(services, CLASSES_DIR);
+    router,
+    catalog: router,
+  };
+  await router.load(services, CLASSES_DIR);
 
   const transport = new Transport(services);
   const url = await transport.listen();

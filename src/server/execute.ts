@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { RpcError } from '../core/errors.js';
 import { asRpcError } from './envelope.js';
 import type { Caller, Request, Trace } from './router.js';
-import type { Services } from '../classes/context.js';
+import type { DaemonServices as Services } from './services.js';
 
 export interface Reply { code: number; args: unknown; error: RpcError | null }
 

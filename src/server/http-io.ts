@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { UserRecord } from '../store/users.js';
 import { RpcError, badRequest, unauthorized } from '../core/errors.js';
-import type { Services } from '../classes/context.js';
+import type { DaemonServices as Services } from './services.js';
 
 export type JsonBody = { ok: true; value: unknown } | { ok: false; error: RpcError };
 

@@ -3,11 +3,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ValidateFunction } from 'ajv';
 import type { UserRecord } from '../store/users.js';
-import { holds, type Grants } from '../core/permissions.js';
-import { Status, type ActionDef, type CallContext, type ConnectionHandle } from '../core/action.js';
+import { holds, type Grants, type Permission } from '../core/permissions.js';
+import { Status, permissionsOf } from '../core/action.js';
+import { ACTION_KEYS } from '../core/api.gen.js';
 import { RpcError, badRequest, forbidden } from '../core/errors.js';
-import { ajv, formatAjvErrors, readSchemaFile } from '../core/schemas.js';
-import type { Services } from '../classes/context.js';
+import { ajv, formatAjvErrors, inlineRefs, readSchemaFile } from '../core/schemas.js';
+import { scopeGroup, type Action, type ActionCatalog, type CallContext, type ConnectionHandle, type SchemaListing, type Services } from '../classes/context.js';
 
 export interface Request { namespace: string; name: string; id: string | number; args: unknown }
 
@@ -24,7 +25,7 @@ export interface Outcome { code: number; result: unknown }
 export interface Trace { user: string | null; action: string | null }
 
 interface Compiled {
-  def: ActionDef;
+  def: Action;
   schema: { args: unknown; result: unknown };
   validateArgs: ValidateFunction;
   validateResult: ValidateFunction;
@@ -32,29 +33,38 @@ interface Compiled {
 
 interface Endpoint { namespace: string; name: string; single?: Compiled; actions: Map<string, Compiled> }
 
-export type SchemaListing = Record<string, Record<string, { permission: string | null; args: unknown; result: unknown }>>;
-
 /**
  * The registry of class actions. Each action module under src/classes default-exports an
  * ActionDef; its schema file is schemas/<namespace>/<name>[/<action>].json holding `args` and
  * `result`. Both are found and compiled once at start-up, so adding an action touches nothing here.
  */
-export class Router {
+export class Router implements ActionCatalog {
   private readonly endpoints = new Map<string, Endpoint>();
 
-  constructor(private readonly services: Services) {}
+  private services!: Services;
 
-  static async load(services: Services, dir: string): Promise<Router> {
-    const router = new Router(services);
+  /**
+   * Registers every action module under `dir`, whose handlers get `services` (which hold this
+   * router as their catalog); fails unless each action schema has its handler.
+   */
+  async load(services: Services, dir: string): Promise<this> {
+    this.services = services;
+    const router = this;
     for (const file of await listModules(dir)) {
       const mod = await import(pathToFileURL(file).href);
-      const def = mod.default as ActionDef | undefined;
+      const def = mod.default as Action | undefined;
       if (def && typeof def.handler === 'function' && typeof def.namespace === 'string') router.register(def);
     }
+    const missing = ACTION_KEYS.filter((key) => {
+      const [ns, name, action] = key.split('/');
+      const ep = router.endpoints.get(`${ns}/${name}`);
+      return action === undefined ? !ep?.single : !ep?.actions.has(action);
+    });
+    if (missing.length) throw new Error(`schemas without an action module: ${missing.map((k) => `schemas/${k}.json`).join(', ')}`);
     return router;
   }
 
-  register(def: ActionDef): void {
+  register(def: Action): void {
     const rel = path.join(def.namespace, def.name + (def.action ? '/' + def.action : '')) + '.json';
     let file: Record<string, unknown>;
     try {
@@ -67,7 +77,7 @@ export class Router {
     try {
       compiled = {
         def,
-        schema: { args: file.args, result: file.result },
+        schema: { args: inlineRefs(file.args), result: inlineRefs(file.result) },
         validateArgs: ajv.compile(file.args as object),
         validateResult: ajv.compile(file.result as object),
       };
@@ -100,13 +110,13 @@ export class Router {
     if (!def.anonymous) {
       user = await caller.authenticate();
       trace.user = user.username;
-      if (def.permission && !holds(user, def.permission)) {
-        throw forbidden(`${key}${def.action ? ' ' + def.action : ''} needs permission ${def.permission}`);
-      }
+      const lacking = permissionsOf(def).find((p) => !holds(user!, p));
+      if (lacking) throw forbidden(`${describe(def)} needs permission ${lacking}`);
     }
     if (!compiled.validateArgs(args)) {
       throw badRequest(`invalid args for ${describe(def)}`, formatAjvErrors(compiled.validateArgs.errors, '/args'));
     }
+    if (user && (def.scope || def.permissionFor)) this.checkScope(def, args as Record<string, unknown>, user);
     const ctx = this.context(user, caller);
     let result = await def.handler(args, ctx);
     if (result instanceof Status) {
@@ -128,7 +138,7 @@ export class Router {
     for (const [key, ep] of this.endpoints) {
       if (filter && (ep.namespace !== filter.namespace || ep.name !== filter.name)) continue;
       for (const c of ep.single ? [ep.single] : [...ep.actions.values()]) {
-        if (grants && !c.def.anonymous && c.def.permission && !holds(grants, c.def.permission)) continue;
+        if (grants && !c.def.anonymous && !permissionsOf(c.def).every((p) => holds(grants, p))) continue;
         (out[key] ??= {})[c.def.action ?? ep.name] = { permission: c.def.permission, args: c.schema.args, result: c.schema.result };
       }
     }
@@ -140,7 +150,7 @@ export class Router {
     const out: Record<string, 'read' | 'read/write'> = {};
     for (const [key, ep] of this.endpoints) {
       const allowed = [...(ep.single ? [ep.single] : ep.actions.values())].filter(
-        (c) => c.def.anonymous || !c.def.permission || holds(grants, c.def.permission),
+        (c) => c.def.anonymous || permissionsOf(c.def).every((p) => holds(grants, p)),
       );
       if (allowed.length) out[key] = allowed.some((c) => c.def.write) ? 'read/write' : 'read';
     }
@@ -172,22 +182,26 @@ export class Router {
     return c;
   }
 
+  /** The declared permission on the declared scope's group, once the args say which group that is. */
+  private checkScope(def: Action, args: Record<string, unknown>, user: UserRecord): void {
+    const gid = def.scope ? scopeGroup(def.scope, args, this.services, user) : undefined;
+    const needed: readonly Permission[] = def.permissionFor ? [def.permissionFor(args)] : permissionsOf(def);
+    const lacking = needed.find((p) => !holds(user, p, gid));
+    if (lacking) throw forbidden(`permission ${lacking} needed${gid === undefined ? '' : ` on group ${gid}`}`);
+  }
+
   private context(user: UserRecord | null, caller: Caller): CallContext {
-    const can: CallContext['can'] = (perm, gid) => user !== null && holds(user, perm, gid);
     return {
       services: this.services,
       user,
       remoteAddress: caller.remoteAddress,
       connection: caller.connection,
-      can,
-      require(perm, gid) {
-        if (!can(perm, gid)) throw forbidden(`permission ${perm} needed${gid ? ` on group ${gid}` : ''}`);
-      },
+      can: (perm, gid) => user !== null && holds(user, perm, gid),
     };
   }
 }
 
-function describe(def: ActionDef): string {
+function describe(def: Action): string {
   return `${def.namespace}/${def.name}${def.action ? ' ' + def.action : ''}`;
 }
 

@@ -8,7 +8,7 @@ import { parseListen } from '../core/config.js';
 import { CLOSE, Connection } from './connection.js';
 import { originAllowed, ownOrigins } from './origins.js';
 import { handleRest } from './rest.js';
-import type { Services } from '../classes/context.js';
+import type { DaemonServices as Services } from './services.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 // Frames past max_frame_bytes get a 413 reply; only beyond this multiple is the connection closed.

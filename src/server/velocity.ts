@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RpcError, badRequest } from '../core/errors.js';
 import { execute } from './execute.js';
 import { authenticate, readJsonBody, send } from './http-io.js';
-import type { Services } from '../classes/context.js';
+import type { DaemonServices as Services } from './services.js';
 
 interface Route {
   name: 'vm' | 'nic';

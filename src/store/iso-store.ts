@@ -1,6 +1,7 @@
 import { link, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { RpcError, badRequest, conflict, notFound } from '../core/errors.js';
+import { Locks } from '../core/locks.js';
 
 /**
  * A single path component a shell would read as a plain word: no separators, no `..`, no
@@ -12,7 +13,7 @@ export interface IsoEntry { name: string; size: number; modified: string }
 
 /** Installation images under images/iso/: names confined to the directory, no silent overwrites. */
 export class IsoStore {
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly locks = new Locks();
 
   constructor(readonly dir: string) {}
 
@@ -100,9 +101,7 @@ export class IsoStore {
    * guard is made: concurrent removals and renames of one ISO used to race into a 500.
    */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn);
-    this.tail = run.catch(() => {});
-    return run;
+    return this.locks.run('store', 'a change of the ISO store', fn);
   }
 }
 

@@ -1,10 +1,7 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { notFound } from '../../core/errors.js';
 
-export default defineAction<{ job_id: string | string[] }>({
-  namespace: 'rpc',
-  name: 'dispatcher',
-  action: 'kill',
+export default defineAction('rpc/dispatcher/kill', {
   permission: 'task.kill',
   write: true,
   handler({ job_id }, { services }) {

@@ -1,13 +1,10 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import type { TaskRecord } from '../../queue/task.js';
 
-export default defineAction<{ history?: boolean }>({
-  namespace: 'rpc',
-  name: 'dispatcher',
-  action: 'list',
+export default defineAction('rpc/dispatcher/list', {
   permission: 'task.view',
   handler({ history = false }, { services }) {
-    const jobs: Record<string, Record<string, unknown>> = {};
+    const jobs: Record<string, Record<string, ReturnType<typeof describe>>> = {};
     for (const t of services.tasks.list(history)) (jobs[t.queue] ??= {})[t.id] = describe(t, services.tasks.position(t.id));
     return { jobs };
   },

@@ -1,11 +1,7 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { notAcceptable } from '../../core/errors.js';
 
-type Args = string[] | { events: string[]; since?: number };
-
-export default defineAction<Args>({
-  namespace: 'events',
-  name: 'subscribe',
+export default defineAction('events/subscribe', {
   permission: null,
   handler(args, { services, connection }) {
     if (!connection) throw notAcceptable('events need a WebSocket connection; the REST shim cannot push them');

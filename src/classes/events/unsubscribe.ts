@@ -1,9 +1,7 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { notAcceptable } from '../../core/errors.js';
 
-export default defineAction<string[] | { events?: string[] }>({
-  namespace: 'events',
-  name: 'unsubscribe',
+export default defineAction('events/unsubscribe', {
   permission: null,
   handler(args, { services, connection }) {
     if (!connection) throw notAcceptable('events need a WebSocket connection');

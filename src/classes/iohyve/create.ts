@@ -1,25 +1,24 @@
-import { Status, defineAction } from '../../core/action.js';
+import { Status } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { conflict } from '../../core/errors.js';
+import { taskKey } from '../../queue/task.js';
 import { IOHYVE_GROUP, gradeFor, parseSize, queueTask, readSettings } from './guest.js';
 
 /** iohyve's defaults: 1 CPU, 512 MiB, disk0 of `size`, the creation time as description. */
-export default defineAction<{ name: string; size: string; pool?: string }>({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'create',
+export default defineAction('sysadm/iohyve/create', {
   permission: 'vm.create',
+  scope: { group: IOHYVE_GROUP },
   write: true,
   async handler({ name, size, pool }, ctx) {
-    ctx.require('vm.create', IOHYVE_GROUP);
     const { services } = ctx;
     const sizeMib = parseSize(size);
     if (services.vms.byName(IOHYVE_GROUP, name)) throw conflict(`Guest ${name} already exists`);
-    const busy = services.tasks.activeWithKey(`iohyve:${name}`);
+    const busy = services.tasks.activeWithKey(taskKey.vm(IOHYVE_GROUP, name));
     if (busy) throw conflict(`Guest ${name} is being created by task ${busy.id}`);
     const grade = await gradeFor(services, pool);
     const nic = (await readSettings(services)).nic;
     const command = `iohyve create ${name} ${size}`;
-    const queued = queueTask(ctx, 'create', command, `iohyve:${name}`, async (task) => {
+    const queued = queueTask(ctx, 'create', command, taskKey.vm(IOHYVE_GROUP, name), async (task) => {
       task.progress({ description: `creating ${name} with a ${size} disk0` });
       const def = await services.vms.create({
         name,

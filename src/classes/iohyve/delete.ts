@@ -1,15 +1,13 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { conflict } from '../../core/errors.js';
-import { guest } from './guest.js';
+import { IOHYVE_GROUP, guest } from './guest.js';
 
-export default defineAction<{ name: string }>({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'delete',
+export default defineAction('sysadm/iohyve/delete', {
   permission: 'vm.delete',
+  scope: { group: IOHYVE_GROUP },
   write: true,
   async handler({ name }, ctx) {
-    const rt = guest(ctx, name, 'vm.delete');
+    const rt = guest(ctx, name);
     if (rt.state !== 'STOPPED') throw conflict('Please stop the guest first');
     await ctx.services.vms.delete(rt.def.vmid, false);
     return { delete: { name } };

@@ -1,22 +1,19 @@
-import { Status, defineAction } from '../../core/action.js';
+import { Status } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import path from 'node:path';
 import { badRequest, conflict, forbidden } from '../../core/errors.js';
 import { FetchError, checkUrl, nameFromUrl, redact } from '../../store/fetch/index.js';
 import { downloadIso } from '../../store/iso-download.js';
 import { IsoStore } from '../../store/iso-store.js';
+import { taskKey } from '../../queue/task.js';
 import { queueTask } from './guest.js';
-
-interface Args { url: string; name?: string; overwrite?: boolean }
 
 function insideImportDirs(url: URL, dirs: string[]): boolean {
   const file = path.resolve(decodeURIComponent(url.pathname));
   return dirs.some((dir) => file.startsWith(dir + path.sep));
 }
 
-export default defineAction<Args>({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'fetchiso',
+export default defineAction('sysadm/iohyve/fetchiso', {
   permission: 'iso.manage',
   write: true,
   async handler({ url: raw, name: wanted, overwrite = false }, ctx) {
@@ -35,11 +32,11 @@ export default defineAction<Args>({
     }
     const name = IsoStore.check(wanted ?? nameFromUrl(url) ?? '', wanted === undefined ? 'url' : 'name');
     if (!overwrite && (await services.isos.exists(name))) throw conflict(`ISO '${name}' already exists (set overwrite to replace it)`);
-    const busy = services.tasks.activeWithKey(`iso:${name}`);
+    const busy = services.tasks.activeWithKey(taskKey.iso(name));
     if (busy) throw conflict(`ISO '${name}' is already being fetched by task ${busy.id}`);
     // Passwords in ftp://user:pass@host URLs stay out of commands, events and logs.
     const command = `iohyve fetch ${redact(url)}`;
-    const queued = queueTask(ctx, 'fetchiso', command, `iso:${name}`, (task) => downloadIso(task, services.isos, services.config, url, name, overwrite), name);
+    const queued = queueTask(ctx, 'fetchiso', command, taskKey.iso(name), (task) => downloadIso(task, services.isos, services.config, url, name, overwrite), name);
     return new Status(202, { fetchiso: { ...queued, name } });
   },
 });

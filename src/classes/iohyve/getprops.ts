@@ -1,15 +1,13 @@
 import path from 'node:path';
-import { defineAction } from '../../core/action.js';
-import { formatSize, guest } from './guest.js';
+import { defineAction } from '../context.js';
+import { IOHYVE_GROUP, formatSize, guest } from './guest.js';
 
 /** iohyve's guest properties, read from the VM definition. */
-export default defineAction<{ name: string }>({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'getprops',
+export default defineAction('sysadm/iohyve/getprops', {
   permission: 'vm.view',
+  scope: { group: IOHYVE_GROUP },
   handler({ name }, ctx) {
-    const rt = guest(ctx, name, 'vm.view');
+    const rt = guest(ctx, name);
     const d = rt.def;
     const disk0 = d.discs.find((x) => x.label === 'disk0');
     return {

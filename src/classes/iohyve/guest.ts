@@ -1,17 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { CallContext } from '../../core/action.js';
+import type { CallContext } from '../context.js';
 import type { TaskContext } from '../../queue/queue.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import type { Services } from '../context.js';
 import { writeFileAtomic } from '../../store/atomic.js';
-import type { Permission } from '../../core/permissions.js';
 
 /** iohyve's VMs are the default group's, addressed by name. */
 export const IOHYVE_GROUP = 'default';
 
-export function guest(ctx: CallContext, name: string, perm: Permission) {
-  ctx.require(perm, IOHYVE_GROUP);
+/** The guest `name`; the router has checked the action's permission on IOHYVE_GROUP. */
+export function guest(ctx: CallContext, name: string) {
   const rt = ctx.services.vms.byName(IOHYVE_GROUP, name);
   if (!rt) throw notFound(`No such guest: ${name}`);
   return rt;

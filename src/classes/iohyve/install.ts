@@ -1,25 +1,24 @@
-import { Status, defineAction } from '../../core/action.js';
+import { Status } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { conflict, notFound } from '../../core/errors.js';
+import { taskKey } from '../../queue/task.js';
 import { IsoStore } from '../../store/iso-store.js';
-import { guest, queueTask } from './guest.js';
+import { IOHYVE_GROUP, guest, queueTask } from './guest.js';
 
 /** Boots the guest from an ISO of the store, attached as a CD and first in the boot order. */
-export default defineAction<{ name: string; iso: string }>({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'install',
-  permission: 'vm.state',
+export default defineAction('sysadm/iohyve/install', {
+  permission: ['vm.state', 'vm.create'],
+  scope: { group: IOHYVE_GROUP },
   write: true,
   async handler({ name, iso }, ctx) {
-    const rt = guest(ctx, name, 'vm.state');
-    ctx.require('vm.create', rt.def.gid);
+    const rt = guest(ctx, name);
     const { services } = ctx;
     IsoStore.check(iso, 'iso');
     if (!(await services.isos.exists(iso))) throw notFound(`No such ISO: ${iso}`);
     if (rt.state !== 'STOPPED') throw conflict('Please stop the guest first');
     const command = `iohyve install ${name} ${iso}`;
     const vmid = rt.def.vmid;
-    const queued = queueTask(ctx, 'install', command, `iohyve:${name}`, async (task) => {
+    const queued = queueTask(ctx, 'install', command, taskKey.vm(IOHYVE_GROUP, name), async (task) => {
       const others = rt.def.media.filter((m) => m.mid !== iso);
       task.progress({ description: `attaching ${iso} to ${name}` });
       await services.vms.update(vmid, { media: [{ mid: iso, mode: 'BLOCK', readonly: true }, ...others], boot: 'cd' });

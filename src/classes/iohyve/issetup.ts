@@ -1,10 +1,7 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { readSettings } from './guest.js';
 
-export default defineAction({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'issetup',
+export default defineAction('sysadm/iohyve/issetup', {
   permission: 'vm.view',
   async handler(_args, { services }) {
     const s = await readSettings(services);

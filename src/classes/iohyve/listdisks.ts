@@ -1,13 +1,11 @@
-import { defineAction } from '../../core/action.js';
-import { formatSize, guest } from './guest.js';
+import { defineAction } from '../context.js';
+import { IOHYVE_GROUP, formatSize, guest } from './guest.js';
 
-export default defineAction<{ name: string }>({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'listdisks',
+export default defineAction('sysadm/iohyve/listdisks', {
   permission: 'vm.view',
+  scope: { group: IOHYVE_GROUP },
   handler({ name }, ctx) {
-    const rt = guest(ctx, name, 'vm.view');
+    const rt = guest(ctx, name);
     return { listdisks: Object.fromEntries(rt.def.discs.map((d) => [d.label, formatSize(d.size_mib)])) };
   },
 });

@@ -1,9 +1,6 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 
-export default defineAction({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'listisos',
+export default defineAction('sysadm/iohyve/listisos', {
   permission: 'image.view',
   async handler(_args, { services }) {
     const isos = await services.isos.list();

@@ -1,15 +1,12 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { IOHYVE_GROUP } from './guest.js';
 
 const IN_VMM = new Set(['STARTING', 'RUNNING', 'PAUSING', 'PAUSED', 'RESUMING', 'STOPPING', 'UNKNOWN']);
 
-export default defineAction({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'listvms',
+export default defineAction('sysadm/iohyve/listvms', {
   permission: 'vm.view',
+  scope: { group: IOHYVE_GROUP },
   handler(_args, ctx) {
-    ctx.require('vm.view', IOHYVE_GROUP);
     const listvms: Record<string, { description: string; rcboot: 'YES' | 'NO'; running: 'YES' | 'NO'; vmm: 'YES' | 'NO' }> = {};
     for (const rt of ctx.services.vms.list(IOHYVE_GROUP)) {
       listvms[rt.def.name] = {

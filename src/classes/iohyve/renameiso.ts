@@ -1,17 +1,13 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { conflict } from '../../core/errors.js';
+import { taskKey } from '../../queue/task.js';
 
-interface Args { source: string; target: string; overwrite?: boolean }
-
-export default defineAction<Args>({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'renameiso',
+export default defineAction('sysadm/iohyve/renameiso', {
   permission: 'iso.manage',
   write: true,
   async handler({ source, target, overwrite = false }, { services }) {
     for (const name of [source, target]) {
-      const busy = services.tasks.activeWithKey(`iso:${name}`);
+      const busy = services.tasks.activeWithKey(taskKey.iso(name));
       if (busy) throw conflict(`ISO '${name}' is busy with task ${busy.id}`);
     }
     const users = services.vms.usersOfMedium(source);

@@ -1,14 +1,12 @@
-import { defineAction } from '../../core/action.js';
-import { formatSize, guest, parseSize } from './guest.js';
+import { defineAction } from '../context.js';
+import { IOHYVE_GROUP, formatSize, guest, parseSize } from './guest.js';
 
-export default defineAction<{ name: string; disk: string; size: string }>({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'resizedisk',
+export default defineAction('sysadm/iohyve/resizedisk', {
   permission: 'vm.create',
+  scope: { group: IOHYVE_GROUP },
   write: true,
   async handler({ name, disk, size }, ctx) {
-    const rt = guest(ctx, name, 'vm.create');
+    const rt = guest(ctx, name);
     const sizeMib = parseSize(size);
     await ctx.services.vms.resizeDisc(rt.def.vmid, disk, sizeMib);
     return { resizedisk: { name, disk, size: formatSize(sizeMib) } };

@@ -1,18 +1,14 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { badRequest } from '../../core/errors.js';
-import { formatSize, guest, parseSize } from './guest.js';
-
-interface Args { name: string; ram?: string; cpu?: string; description?: string; boot?: string }
+import { IOHYVE_GROUP, formatSize, guest, parseSize } from './guest.js';
 
 /** The writable iohyve properties; the schema refuses any other with 400. */
-export default defineAction<Args>({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'setprop',
+export default defineAction('sysadm/iohyve/setprop', {
   permission: 'vm.create',
+  scope: { group: IOHYVE_GROUP },
   write: true,
   async handler({ name, ram, cpu, description, boot }, ctx) {
-    const rt = guest(ctx, name, 'vm.create');
+    const rt = guest(ctx, name);
     const cpus = cpu === undefined ? undefined : Number(cpu);
     if (cpus !== undefined && (!Number.isInteger(cpus) || cpus < 1 || cpus > 256)) {
       throw badRequest(`cpu: '${cpu}' is not a CPU count`, [{ path: '/args/cpu', message: 'must be a whole number from 1 to 256' }]);

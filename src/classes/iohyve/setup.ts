@@ -1,4 +1,4 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { notFound } from '../../core/errors.js';
 import { gradeFor, readSettings, writeSettings } from './guest.js';
 
@@ -6,10 +6,7 @@ import { gradeFor, readSettings, writeSettings } from './guest.js';
  * iohyve's setup named a ZFS pool and a bridge NIC. Here the pool is a storage grade (by name or
  * its directory) and the NIC a configured NICID (or its interface); both must already exist.
  */
-export default defineAction<{ pool?: string; nic?: string }>({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'setup',
+export default defineAction('sysadm/iohyve/setup', {
   permission: 'admin',
   write: true,
   async handler({ pool, nic }, { services }) {

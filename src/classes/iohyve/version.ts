@@ -1,9 +1,6 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 
-export default defineAction({
-  namespace: 'sysadm',
-  name: 'iohyve',
-  action: 'version',
+export default defineAction('sysadm/iohyve/version', {
   permission: 'vm.view',
   handler: (_args, { services }) => ({ version: { version: `hyved ${services.version}` } }),
 });

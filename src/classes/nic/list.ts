@@ -1,4 +1,4 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { hostInterfaces, type HostInterface } from '../../hypervisor/host-nics.js';
 
 function live(nic: HostInterface) {
@@ -9,10 +9,7 @@ function live(nic: HostInterface) {
  * Velocity's /v/nic/list: the administrator declares which host interfaces VMs may bridge to,
  * under stable NICIDs; everything else the host has is listed apart, as not offered.
  */
-export default defineAction({
-  namespace: 'sysadm',
-  name: 'nic',
-  action: 'list',
+export default defineAction('sysadm/nic/list', {
   permission: 'nic.list',
   async handler(_args, { services }) {
     const host = await hostInterfaces();

@@ -1,8 +1,6 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 
-export default defineAction<{ username: string; password: string }>({
-  namespace: 'rpc',
-  name: 'auth',
+export default defineAction('rpc/auth', {
   permission: null,
   anonymous: true,
   barrier: true,

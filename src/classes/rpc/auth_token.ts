@@ -1,8 +1,6 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 
-export default defineAction<{ token: string }>({
-  namespace: 'rpc',
-  name: 'auth_token',
+export default defineAction('rpc/auth_token', {
   permission: null,
   anonymous: true,
   barrier: true,

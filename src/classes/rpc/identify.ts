@@ -1,9 +1,7 @@
 import os from 'node:os';
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 
-export default defineAction({
-  namespace: 'rpc',
-  name: 'identify',
+export default defineAction('rpc/identify', {
   permission: null,
   anonymous: true,
   handler: (_args, { services }) => ({ type: 'server', hostname: os.hostname(), version: services.version }),

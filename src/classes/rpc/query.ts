@@ -1,8 +1,6 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 
-export default defineAction({
-  namespace: 'rpc',
-  name: 'query',
+export default defineAction('rpc/query', {
   permission: null,
-  handler: (_args, { services, user }) => services.router.access(user!),
+  handler: (_args, { services, user }) => services.catalog.access(user!),
 });

@@ -1,12 +1,10 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { notFound } from '../../core/errors.js';
 
-export default defineAction<{ namespace?: string; name?: string }>({
-  namespace: 'rpc',
-  name: 'schema',
+export default defineAction('rpc/schema', {
   permission: null,
   handler({ namespace, name }, { services, user }) {
-    const all = services.router.listSchemas(user);
+    const all = services.catalog.listSchemas(user);
     if (namespace === undefined && name === undefined) return all;
     const picked = Object.fromEntries(
       Object.entries(all).filter(([key]) => {

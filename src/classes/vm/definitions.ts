@@ -1,10 +1,7 @@
-import { defineAction } from '../../core/action.js';
+import { defineAction } from '../context.js';
 import { HARDWARE_PROFILES } from './describe.js';
 
-export default defineAction({
-  namespace: 'sysadm',
-  name: 'vm',
-  action: 'definitions',
+export default defineAction('sysadm/vm/definitions', {
   permission: 'vm.view',
   handler(_args, { services, can }) {
     const { config, host } = services;
@@ -17,7 +14,7 @@ export default defineAction({
       groups: Object.entries(config.groups)
         .filter(([gid]) => can('vm.view', gid))
         .map(([gid, g]) => ({ gid, ...(g.description ? { description: g.description } : {}), ...(g.quota ? { quota: g.quota } : {}) })),
-      host,
+      host: { ...host },
     };
   },
 });

@@ -1,14 +1,10 @@
-import { defineAction } from '../../core/action.js';
-import { vmFor } from './describe.js';
+import { defineAction } from '../context.js';
 
-export default defineAction<{ vmid: string; force?: boolean }>({
-  namespace: 'sysadm',
-  name: 'vm',
-  action: 'delete',
+export default defineAction('sysadm/vm/delete', {
   permission: 'vm.delete',
+  scope: 'vmid',
   write: true,
   async handler({ vmid, force = false }, ctx) {
-    vmFor(ctx, vmid, 'vm.delete');
     await ctx.services.vms.delete(vmid, force);
     return { vmid, deleted: true as const };
   },

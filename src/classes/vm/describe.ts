@@ -1,7 +1,5 @@
+import { notAcceptable } from '../../core/errors.js';
 import type { VmEngine } from '../../hypervisor/engine.js';
-import type { CallContext } from '../../core/action.js';
-import { notFound } from '../../core/errors.js';
-import type { Permission } from '../../core/permissions.js';
 
 /** Named sizes (Deltacloud's hardware profiles, Bytemark's definitions). */
 export const HARDWARE_PROFILES = [
@@ -12,17 +10,6 @@ export const HARDWARE_PROFILES = [
 ];
 
 type Runtime = ReturnType<VmEngine['get']>;
-
-/**
- * The VM a caller may act on. Without vm.view on its group the VM does not exist for them
- * (Velocity: 404, so ids cannot be probed); with view but not `perm`, 403.
- */
-export function vmFor(ctx: CallContext, vmid: string, perm: Permission): Runtime {
-  const rt = ctx.services.vms.get(vmid);
-  if (!ctx.can('vm.view', rt.def.gid)) throw notFound(`no VM with vmid '${vmid}'`);
-  ctx.require(perm, rt.def.gid);
-  return rt;
-}
 
 export function describeVm(engine: VmEngine, rt: Runtime) {
   const d = rt.def;
@@ -50,4 +37,10 @@ export function describeVm(engine: VmEngine, rt: Runtime) {
     hardware_profile: profile?.name ?? 'custom',
     created: d.created,
   };
+}
+
+/** Velocity answers an invalid type or mode with 406, not 400: checked here rather than by the schema. */
+export function oneOf<T extends string>(value: string, allowed: readonly T[], field: string): T {
+  if (!(allowed as readonly string[]).includes(value)) throw notAcceptable(`${field}: '${value}' is not one of ${allowed.join(', ')}`);
+  return value as T;
 }

@@ -1,15 +1,10 @@
-import { defineAction } from '../../core/action.js';
-import { notFound } from '../../core/errors.js';
+import { defineAction } from '../context.js';
 
-export default defineAction<{ gid: string }>({
-  namespace: 'sysadm',
-  name: 'vm',
-  action: 'list',
+export default defineAction('sysadm/vm/list', {
   permission: 'vm.view',
+  scope: 'gid',
   handler({ gid }, ctx) {
     const { vms } = ctx.services;
-    if (!vms.groupExists(gid)) throw notFound(`no group '${gid}'`);
-    ctx.require('vm.view', gid);
     return {
       vms: vms.list(gid).map((rt) => ({
         vmid: rt.def.vmid,

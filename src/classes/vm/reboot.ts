@@ -1,14 +1,10 @@
-import { defineAction } from '../../core/action.js';
-import { vmFor } from './describe.js';
+import { defineAction } from '../context.js';
 
-export default defineAction<{ vmid: string }>({
-  namespace: 'sysadm',
-  name: 'vm',
-  action: 'reboot',
+export default defineAction('sysadm/vm/reboot', {
   permission: 'vm.state',
+  scope: 'vmid',
   write: true,
   async handler({ vmid }, ctx) {
-    vmFor(ctx, vmid, 'vm.state');
     return { vmid, state: await ctx.services.vms.reboot(vmid) };
   },
 });

@@ -1,19 +1,11 @@
-import { defineAction } from '../../core/action.js';
-import { vmFor } from './describe.js';
+import { defineAction } from '../context.js';
 
-export default defineAction<{ vmid: string; state?: 'RUNNING' | 'PAUSED' | 'STOPPED'; force?: boolean }>({
-  namespace: 'sysadm',
-  name: 'vm',
-  action: 'state',
+export default defineAction('sysadm/vm/state', {
   permission: 'vm.view',
+  permissionFor: (args) => (args.state === undefined ? 'vm.view' : 'vm.state'),
+  scope: 'vmid',
   write: true,
-  async handler({ vmid, state, force = false }, ctx) {
-    const { vms } = ctx.services;
-    if (state === undefined) {
-      vmFor(ctx, vmid, 'vm.view');
-      return { vmid, state: await vms.refresh(vmid) };
-    }
-    vmFor(ctx, vmid, 'vm.state');
-    return { vmid, state: await vms.setState(vmid, state, force) };
+  async handler({ vmid, state, force = false }, { services: { vms } }) {
+    return { vmid, state: state === undefined ? await vms.refresh(vmid) : await vms.setState(vmid, state, force) };
   },
 });

@@ -1,31 +1,16 @@
-import { defineAction } from '../../core/action.js';
-import { notAcceptable } from '../../core/errors.js';
+import { defineAction } from '../context.js';
+import { MEDIA_MODES } from '../../core/api.gen.js';
 import type { VmDefinition } from '../../hypervisor/types.js';
-import { describeVm, vmFor } from './describe.js';
+import { describeVm, oneOf } from './describe.js';
 
-interface Args {
-  vmid: string;
-  cpus?: number;
-  memory_mib?: number;
-  media?: { mid: string; mode: string; readonly?: boolean }[];
-  autostart?: boolean;
-  description?: string;
-}
-
-export default defineAction<Args>({
-  namespace: 'sysadm',
-  name: 'vm',
-  action: 'update',
+export default defineAction('sysadm/vm/update', {
   permission: 'vm.create',
+  scope: 'vmid',
   write: true,
   async handler({ vmid, media, ...rest }, ctx) {
-    vmFor(ctx, vmid, 'vm.create');
     const patch: Partial<VmDefinition> = { ...rest };
     if (media) {
-      patch.media = media.map((m, i) => {
-        if (!['USB', 'BLOCK', 'VIRTIO'].includes(m.mode)) throw notAcceptable(`media/${i}/mode: '${m.mode}' is not one of USB, BLOCK, VIRTIO`);
-        return { mid: m.mid, mode: m.mode as 'USB' | 'BLOCK' | 'VIRTIO', readonly: m.readonly ?? false };
-      });
+      patch.media = media.map((m, i) => ({ mid: m.mid, mode: oneOf(m.mode, MEDIA_MODES, `media/${i}/mode`), readonly: m.readonly ?? false }));
     }
     await ctx.services.vms.update(vmid, patch);
     return describeVm(ctx.services.vms, ctx.services.vms.get(vmid));
