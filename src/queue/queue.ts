@@ -5,23 +5,13 @@ import PQueue from 'p-queue';
 import type { EventHub } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { TaskFiles } from './history.js';
-import { LOG_LINES, type TaskProgress, type TaskRecord, type TaskResult } from './task.js';
+import type { TaskContext } from '../core/task.js';
+import { LOG_LINES, type TaskRecord, type TaskResult } from './task.js';
 
 const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
 /** At most this many progress events per second per task; state changes always go out at once. */
 const PROGRESS_INTERVAL_MS = 250;
-
-export interface TaskContext {
-  readonly signal: AbortSignal;
-  readonly id: string;
-  progress(p: Partial<TaskProgress>): void;
-  log(line: string): void;
-  /** Records a path to delete should the task not succeed, before the task creates it. */
-  addCleanup(file: string): Promise<void>;
-  /** The task took care of a cleanup path itself (renamed it into place). */
-  dropCleanup(file: string): Promise<void>;
-}
 
 export interface TaskSpec {
   owner: string;

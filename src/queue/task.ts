@@ -1,13 +1,9 @@
 export type TaskState = 'pending' | 'running' | 'finished';
 export type TaskResult = 'success' | 'failed' | 'canceled' | 'interrupted';
 
-export interface TaskProgress {
-  percent: number | null;
-  /** Bytes per second, where the task moves bytes. */
-  rate: number | null;
-  description: string;
-  filename?: string;
-}
+import type { TaskProgress } from '../core/task.js';
+
+export type { TaskProgress } from '../core/task.js';
 
 /** What is kept of a task in memory and on disk (tasks/<id>.json). */
 export interface TaskRecord {

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import type { TaskContext } from '../queue/queue.js';
+import type { TaskContext } from '../core/task.js';
 import type { Config } from '../core/config.js';
 import { fetchTo } from './fetch/index.js';
 import type { IsoStore } from './iso-store.js';

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { VmDefinition } from '../hypervisor/types.js';
+import type { VmDefinition } from '../core/api.gen.js';
 import { writeFileAtomic } from './atomic.js';
 
 const VMID = /^[A-Za-z0-9_-]{6,32}$/;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CallContext } from '../context.js';
-import type { TaskContext } from '../../queue/queue.js';
+import type { TaskContext } from '../../core/task.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import type { Services } from '../context.js';
 import { writeFileAtomic } from '../../store/atomic.js';
