@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { compileSchemaFile, formatAjvErrors } from './schemas.js';
+import { ajv, formatAjvErrors } from './schemas.js';
 
 export interface NicConfig { interface: string; description?: string }
 
@@ -31,35 +31,250 @@ export interface Config {
 export interface Quota { vms?: number; cpus?: number; memory_mib?: number; disk_mib?: number }
 export interface GroupConfig { description?: string; quota?: Quota }
 
-/** The embedded defaults: `hyved serve` with no config file runs on these. */
-export function defaultConfig(): Config {
-  return {
-    listen: '127.0.0.1:12150',
-    state_dir: defaultStateDir(),
-    origins: [],
-    token_timeout_s: 300,
-    ws_idle_timeout_s: 900,
-    max_frame_bytes: 1024 * 1024,
-    blacklist: { auth_fail_limit: 5, block_minutes: 60, reset_minutes: 10 },
-    events: { journal_size: 10000, max_buffered_bytes: 4 * 1024 * 1024 },
-    nics: {},
-    log: { level: 'info', file: 'hyved.log' },
-    tasks: { concurrency: 4, history: 200 },
-    iso: { import_dirs: [], stall_timeout_s: 60, max_redirects: 5 },
-    hypervisor: 'auto',
-    bhyve: { uefi_code: '/usr/local/share/uefi-firmware/BHYVE_UEFI.fd', uefi_vars: '/usr/local/share/uefi-firmware/BHYVE_UEFI_VARS.fd' },
-    accelerator: 'auto',
-    qemu: {
+export interface KeySpec<T> {
+  /** JSON Schema of the key's value; the key's doc becomes its description. */
+  schema: Record<string, unknown>;
+  /**
+   * Used when the file leaves the key out. An object whose schema lists `properties` is merged
+   * field by field with the file's, so a file may set one field of it; anything else is replaced.
+   */
+  default: T;
+  /** One line for the README's "meaning" column. */
+  doc: string;
+  /** The README's "default" column, for defaults that depend on the host the docs are built on. */
+  defaultDoc?: string;
+}
+
+/**
+ * One entry per top-level key of Config: `-?` makes a key missing from the table a compile error,
+ * and the excess-property check on CONFIG_KEYS's object literal a key missing from Config.
+ */
+export type ConfigTable = { [K in keyof Config]-?: KeySpec<Config[K]> };
+
+const nonEmptyString = { type: 'string', minLength: 1 };
+const nonNegativeInteger = { type: 'integer', minimum: 0 };
+
+export const CONFIG_KEYS: ConfigTable = {
+  listen: {
+    schema: { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):[0-9]{1,5}$' },
+    default: '127.0.0.1:12150',
+    doc: 'address and port (`:0` picks a free port)',
+  },
+  state_dir: {
+    schema: nonEmptyString,
+    default: defaultStateDir(),
+    defaultDoc: '`./var` (developer), `/var/lib/hyved` (Linux root), `/var/db/hyved` (FreeBSD root)',
+    doc: 'users, VMs, images, logs',
+  },
+  tls: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['cert', 'key'],
+      properties: { cert: nonEmptyString, key: nonEmptyString },
+    },
+    default: undefined,
+    doc: '`{"cert": "...", "key": "..."}` switches to https/wss',
+  },
+  origins: {
+    schema: { type: 'array', items: { type: 'string', pattern: '^https?://[^/\\s]+$' } },
+    default: [],
+    doc: "browser origins allowed to open a WebSocket besides the daemon's own",
+  },
+  token_timeout_s: {
+    schema: { type: 'integer', minimum: 1 },
+    default: 300,
+    doc: 'session tokens expire after this much idle time',
+  },
+  ws_idle_timeout_s: {
+    schema: { type: 'integer', minimum: 0 },
+    default: 900,
+    doc: 'close connections silent this long (subscribers: pings answered count); 0 = never',
+  },
+  max_frame_bytes: {
+    schema: { type: 'integer', minimum: 1024, maximum: 67108864 },
+    default: 1024 * 1024,
+    doc: 'larger frames/bodies get 413; beyond 4× the connection is closed (1009)',
+  },
+  blacklist: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        auth_fail_limit: { type: 'integer', minimum: 1 },
+        block_minutes: { type: 'number', minimum: 0 },
+        reset_minutes: { type: 'number', minimum: 0 },
+      },
+    },
+    default: { auth_fail_limit: 5, block_minutes: 60, reset_minutes: 10 },
+    doc: "sysadm's brute-force rule",
+  },
+  events: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { journal_size: nonNegativeInteger, max_buffered_bytes: { type: 'integer', minimum: 1024 } },
+    },
+    default: { journal_size: 10000, max_buffered_bytes: 4 * 1024 * 1024 },
+    doc: 'replay journal per event type; unread bytes before a subscriber is cut off',
+  },
+  nics: {
+    schema: {
+      type: 'object',
+      propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['interface'],
+        properties: {
+          interface: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,31}$' },
+          description: { type: 'string', maxLength: 200 },
+        },
+      },
+    },
+    default: {},
+    doc: 'host NICs offered for BRIDGE: `{"NICID": {"interface": "em0", "description": "..."}}`',
+  },
+  log: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        level: { enum: ['error', 'warn', 'info', 'debug'] },
+        file: { type: 'string', description: 'JSON-lines log; relative paths are inside state_dir' },
+      },
+    },
+    default: { level: 'info', file: 'hyved.log' },
+    doc: 'console is human-readable, the file JSON lines (relative to `state_dir`)',
+  },
+  tasks: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        concurrency: { type: 'integer', minimum: 1, maximum: 64, description: 'tasks running at once' },
+        history: { ...nonNegativeInteger, description: 'finished tasks kept on disk' },
+      },
+    },
+    default: { concurrency: 4, history: 200 },
+    doc: 'tasks running at once; finished tasks kept on disk',
+  },
+  iso: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        import_dirs: { type: 'array', items: nonEmptyString, description: 'directories file:// fetches may read from' },
+        stall_timeout_s: { type: 'number', exclusiveMinimum: 0, description: 'a transfer with no data for this long fails' },
+        max_redirects: { type: 'integer', minimum: 0, maximum: 20 },
+      },
+    },
+    default: { import_dirs: [], stall_timeout_s: 60, max_redirects: 5 },
+    doc: 'where `file://` fetches may read; transfer limits',
+  },
+  hypervisor: {
+    schema: { enum: ['auto', 'qemu', 'bhyve'] },
+    default: 'auto',
+    doc: '`auto` (bhyve on FreeBSD, QEMU elsewhere), `qemu` or `bhyve`',
+  },
+  bhyve: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { uefi_code: nonEmptyString, uefi_vars: nonEmptyString },
+    },
+    default: { uefi_code: '/usr/local/share/uefi-firmware/BHYVE_UEFI.fd', uefi_vars: '/usr/local/share/uefi-firmware/BHYVE_UEFI_VARS.fd' },
+    doc: "bhyve's UEFI firmware (the `edk2-bhyve` package); without both files VMs cannot start",
+  },
+  accelerator: {
+    schema: { enum: ['auto', 'kvm', 'tcg'] },
+    default: 'auto',
+    doc: '`auto` (KVM where `/dev/kvm` opens and the CPU shows vmx/svm, else TCG), `kvm` or `tcg`',
+  },
+  qemu: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { binary: nonEmptyString, img_binary: nonEmptyString, efi_code: nonEmptyString, efi_vars: nonEmptyString },
+    },
+    default: {
       binary: 'qemu-system-x86_64',
       img_binary: 'qemu-img',
       efi_code: process.platform === 'freebsd' ? '/usr/local/share/qemu/edk2-x86_64-code.fd' : '/usr/share/OVMF/OVMF_CODE_4M.fd',
       efi_vars: process.platform === 'freebsd' ? '/usr/local/share/qemu/edk2-i386-vars.fd' : '/usr/share/OVMF/OVMF_VARS_4M.fd',
     },
-    vm: { stop_timeout_s: 60, status_timeout_ms: 2000 },
-    storage_grades: {},
-    groups: {},
-    validate_results: false,
-  };
+    defaultDoc: "`qemu-system-x86_64`, `qemu-img`; EFI files from Debian's `ovmf` (Linux) or the `qemu` package (FreeBSD)",
+    doc: '`binary`, `img_binary`, `efi_code`, `efi_vars`',
+  },
+  vm: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        stop_timeout_s: { type: 'number', exclusiveMinimum: 0, description: 'graceful stop: wait this long for the guest before powering it off' },
+        status_timeout_ms: { type: 'integer', minimum: 10, description: 'a QMP query slower than this marks the VM UNKNOWN' },
+      },
+    },
+    default: { stop_timeout_s: 60, status_timeout_ms: 2000 },
+    doc: 'graceful stop limit; QMP answer limit',
+  },
+  storage_grades: {
+    schema: {
+      type: 'object',
+      minProperties: 1,
+      propertyNames: { pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$' },
+      additionalProperties: nonEmptyString,
+    },
+    default: { standard: 'discs' },
+    doc: 'grade name → directory for discs (relative to `state_dir`)',
+  },
+  groups: {
+    schema: {
+      type: 'object',
+      propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,31}$' },
+      additionalProperties: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          description: { type: 'string' },
+          quota: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { vms: nonNegativeInteger, cpus: nonNegativeInteger, memory_mib: nonNegativeInteger, disk_mib: nonNegativeInteger },
+          },
+        },
+      },
+    },
+    default: {},
+    doc: 'VM groups with optional `quota` `{vms,cpus,memory_mib,disk_mib}`; `default` always exists',
+  },
+  validate_results: {
+    schema: { type: 'boolean' },
+    default: false,
+    doc: "check every action's result against its schema and answer 500 if it breaks (a test-time check; the tests turn it on)",
+  },
+};
+
+// Object.entries forgets that each key's spec matches its key; the table's type guarantees it.
+const entries = Object.entries(CONFIG_KEYS) as [keyof Config, KeySpec<unknown>][];
+
+/** The JSON Schema of a config file (schemas/config.json is this, written out by `npm run docs:config`). */
+export const CONFIG_SCHEMA: Record<string, unknown> = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  title: 'hyved configuration',
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(entries.map(([key, spec]) => [key, { description: spec.doc, ...spec.schema }])),
+};
+
+const validateConfig = ajv.compile(CONFIG_SCHEMA);
+
+/** The embedded defaults: `hyved serve` with no config file runs on these. */
+export function defaultConfig(): Config {
+  const config: Record<string, unknown> = {};
+  // A fresh copy each time: loadConfig resolves paths inside the nested objects in place.
+  for (const [key, spec] of entries) if (spec.default !== undefined) config[key] = structuredClone(spec.default);
+  return config as unknown as Config;
 }
 
 function defaultStateDir(): string {
@@ -71,8 +286,6 @@ function defaultStateDir(): string {
 export class ConfigError extends Error {}
 
 export interface ConfigOverrides { config?: string; listen?: string; stateDir?: string }
-
-const validateConfig = compileSchemaFile('config.json');
 
 /** Reads the config file (if any), validates it, merges defaults and then command-line overrides. */
 export function loadConfig(overrides: ConfigOverrides = {}): Config {
@@ -96,24 +309,17 @@ export function loadConfig(overrides: ConfigOverrides = {}): Config {
     const lines = formatAjvErrors(validateConfig.errors).map((e) => `  ${e.path || '/'}: ${e.message}`);
     throw new ConfigError(`invalid config${overrides.config ? ` ${overrides.config}` : ''}:\n${lines.join('\n')}`);
   }
-  const defaults = defaultConfig();
-  const file = fromFile as Partial<Config>;
-  const config: Config = {
-    ...defaults,
-    ...file,
-    blacklist: { ...defaults.blacklist, ...file.blacklist },
-    events: { ...defaults.events, ...file.events },
-    log: { ...defaults.log, ...file.log },
-    tasks: { ...defaults.tasks, ...file.tasks },
-    iso: { ...defaults.iso, ...file.iso },
-    qemu: { ...defaults.qemu, ...file.qemu },
-    vm: { ...defaults.vm, ...file.vm },
-    bhyve: { ...defaults.bhyve, ...file.bhyve },
-    groups: { default: {}, ...file.groups },
-  };
+  const config = defaultConfig();
+  const slots = config as unknown as Record<keyof Config, unknown>;
+  for (const [key, spec] of entries) {
+    const given = fromFile[key];
+    if (given === undefined) continue;
+    slots[key] = spec.schema.properties ? { ...(slots[key] as object | undefined), ...(given as object) } : given;
+  }
+  // iohyve's guests live in `default`, so a file listing its own groups cannot take it away.
+  config.groups = { default: {}, ...config.groups };
   config.iso.import_dirs = config.iso.import_dirs.map((d) => path.resolve(d));
   config.state_dir = path.resolve(config.state_dir);
-  if (Object.keys(config.storage_grades).length === 0) config.storage_grades = { standard: path.join(config.state_dir, 'discs') };
   for (const [grade, dir] of Object.entries(config.storage_grades)) config.storage_grades[grade] = path.resolve(config.state_dir, dir);
   return config;
 }
