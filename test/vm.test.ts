@@ -153,6 +153,21 @@ test('hardware changes need the VM stopped: 409 while running', async () => {
   await state(vmid, 'STOPPED', true);
 });
 
+test('restart power-cycles a running VM into a new QEMU process; a stopped VM cannot be restarted', async () => {
+  const vmid = await create(guestVm('restart1'));
+  assert.equal(await code(c.call('sysadm', 'vm', { action: 'restart', vmid })), 409);
+  await state(vmid, 'RUNNING');
+  await readConsoleUntil(path.join(vmDir(vmid), 'console.sock'), new RegExp(MARKER), 60_000);
+  const [before] = await qemuPidsOf(vmid);
+  const from = events.length;
+  assert.deepEqual(await c.call('sysadm', 'vm', { action: 'restart', vmid }), { vmid, state: 'RUNNING' });
+  const after = await qemuPidsOf(vmid);
+  assert.equal(after.length, 1);
+  assert.notEqual(after[0], before);
+  assert.deepEqual(events.slice(from).filter((e) => e.vmid === vmid).map((e) => e.state), ['STOPPING', 'STOPPED', 'STARTING', 'RUNNING']);
+  await state(vmid, 'STOPPED', true);
+});
+
 test('kill -9 of the daemon while two VMs run: both re-adopted RUNNING, pause/resume work, no duplicate QEMU', async () => {
   const a = await create(guestVm('survivor-a'));
   const b = await create(guestVm('survivor-b'));
