@@ -7,11 +7,16 @@ import { runHyved, startDaemon, type TestDaemon } from './helpers/daemon.js';
 let d: TestDaemon;
 
 before(async () => {
-  d = await startDaemon({ max_frame_bytes: 4096 });
+  d = await startDaemon({ max_frame_bytes: 4096, groups: { lab: {} } });
   const add = await runHyved(['user', 'add', 'viewer', '--perm', 'nic.list', '--password-stdin', '--config', d.configFile], 'viewer-pass-1\n');
   assert.equal(add.code, 0, add.stderr);
   const none = await runHyved(['user', 'add', 'nobody', '--password-stdin', '--config', d.configFile], 'nobody-pass-1\n');
   assert.equal(none.code, 0, none.stderr);
+  for (const [user, perms] of [['looker', ['vm.view']], ['driver', ['vm.view', 'vm.state']]] as const) {
+    const perm = perms.flatMap((p) => ['--perm', p]);
+    const r = await runHyved(['user', 'add', user, '--group', 'default', ...perm, '--password-stdin', '--config', d.configFile], `${user}-pass-1\n`);
+    assert.equal(r.code, 0, r.stderr);
+  }
 });
 after(() => d.stop());
 
@@ -89,6 +94,27 @@ test('query reports read and read/write per class for the caller', async () => {
   assert.equal(limited['rpc/query'], 'read');
   admin.close();
   nobody.close();
+});
+
+test("query: read or read/write follows the caller's permissions, and the router scopes them to the VM's group", async () => {
+  const admin = await d.client();
+  const looker = await d.client('looker', 'looker-pass-1');
+  const driver = await d.client('driver', 'driver-pass-1');
+  assert.equal((await admin.call<Record<string, string>>('rpc', 'query', {}))['sysadm/vm'], 'read/write');
+  assert.equal((await looker.call<Record<string, string>>('rpc', 'query', {}))['sysadm/vm'], 'read', 'vm.view alone: read');
+  assert.equal((await driver.call<Record<string, string>>('rpc', 'query', {}))['sysadm/vm'], 'read/write', 'vm.state: read/write');
+
+  const vm = { action: 'create', gid: 'default', type: 'BIOS', cpus: 1, memory_mib: 64 };
+  const { vmid: here } = await admin.call<{ vmid: string }>('sysadm', 'vm', { ...vm, name: 'scoped-here' });
+  const { vmid: there } = await admin.call<{ vmid: string }>('sysadm', 'vm', { ...vm, name: 'scoped-there', gid: 'lab' });
+  assert.deepEqual(await looker.call('sysadm', 'vm', { action: 'state', vmid: here }), { vmid: here, state: 'STOPPED' });
+  await rejects(looker.call('sysadm', 'vm', { action: 'state', vmid: here, state: 'RUNNING' }), 403, /vm.state needed on group default/);
+  await rejects(looker.call('sysadm', 'vm', { action: 'info', vmid: there }), 404, /no VM with vmid/);
+  await rejects(driver.call('sysadm', 'vm', { action: 'state', vmid: there, state: 'STOPPED' }), 404, /no VM with vmid/);
+  await rejects(looker.call('sysadm', 'vm', { action: 'list', gid: 'lab' }), 403);
+  await rejects(looker.call('sysadm', 'vm', { action: 'list', gid: 'nowhere' }), 404, /no group/);
+  for (const vmid of [here, there]) await admin.call('sysadm', 'vm', { action: 'delete', vmid });
+  for (const c of [admin, looker, driver]) c.close();
 });
 
 test('schema returns the args and result schemas of the actions the caller may call', async () => {

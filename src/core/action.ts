@@ -19,15 +19,17 @@ export interface ActionMeta<A = unknown> {
    * scope's group. Several: all of them. null: any signed-in user.
    */
   permission: Permission | Permission[] | null;
-  /** Overrides `permission` once the args are known (vm state: reading needs vm.view, changing vm.state). */
-  permissionFor?(args: A): Permission;
   scope?: Scope;
   /** Callable before authentication (identify, auth). */
   anonymous?: boolean;
   /** Changes the connection's session: later requests on that connection wait for it (sysadm clients send auth and their first request back to back). */
   barrier?: boolean;
-  /** Changes state: rpc/query reports read/write for classes with such actions. */
-  write?: boolean;
+  /**
+   * Changes state: rpc/query reports read/write for classes with such actions. An action that
+   * only sometimes changes state names the permission that change needs and when it happens
+   * (vm state reads with vm.view and changes with vm.state).
+   */
+  write?: boolean | { permission: Permission; when(args: A): boolean };
 }
 
 export interface ActionDef<A = any, R = unknown, Ctx = unknown> extends ActionMeta<A> {

@@ -116,7 +116,7 @@ export class Router implements ActionCatalog {
     if (!compiled.validateArgs(args)) {
       throw badRequest(`invalid args for ${describe(def)}`, formatAjvErrors(compiled.validateArgs.errors, '/args'));
     }
-    if (user && (def.scope || def.permissionFor)) this.checkScope(def, args as Record<string, unknown>, user);
+    if (user && (def.scope || typeof def.write === 'object')) this.checkScope(def, args as Record<string, unknown>, user);
     const ctx = this.context(user, caller);
     let result = await def.handler(args, ctx);
     if (result instanceof Status) {
@@ -152,7 +152,8 @@ export class Router implements ActionCatalog {
       const allowed = [...(ep.single ? [ep.single] : ep.actions.values())].filter(
         (c) => c.def.anonymous || permissionsOf(c.def).every((p) => holds(grants, p)),
       );
-      if (allowed.length) out[key] = allowed.some((c) => c.def.write) ? 'read/write' : 'read';
+      const writes = allowed.some((c) => (typeof c.def.write === 'object' ? holds(grants, c.def.write.permission) : c.def.write));
+      if (allowed.length) out[key] = writes ? 'read/write' : 'read';
     }
     return out;
   }
@@ -185,7 +186,7 @@ export class Router implements ActionCatalog {
   /** The declared permission on the declared scope's group, once the args say which group that is. */
   private checkScope(def: Action, args: Record<string, unknown>, user: UserRecord): void {
     const gid = def.scope ? scopeGroup(def.scope, args, this.services, user) : undefined;
-    const needed: readonly Permission[] = def.permissionFor ? [def.permissionFor(args)] : permissionsOf(def);
+    const needed: readonly Permission[] = typeof def.write === 'object' && def.write.when(args) ? [def.write.permission] : permissionsOf(def);
     const lacking = needed.find((p) => !holds(user, p, gid));
     if (lacking) throw forbidden(`permission ${lacking} needed${gid === undefined ? '' : ` on group ${gid}`}`);
   }
