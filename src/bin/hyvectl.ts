@@ -158,7 +158,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 async function identify({ client, json }: Context): Promise<void> {
-  const info = await client.call<Record<string, unknown>>('rpc', 'identify');
+  const info = await client.request('rpc/identify', {});
   if (json) return printJson(info);
   for (const [key, value] of Object.entries(info)) process.stdout.write(`${key}: ${String(value)}\n`);
 }
@@ -166,7 +166,7 @@ async function identify({ client, json }: Context): Promise<void> {
 interface Nic { nicid?: string; identifier: string; description: string; state: string; mac?: string; mtu?: number; bridge?: boolean }
 
 async function nicList({ client, json }: Context): Promise<void> {
-  const reply = await client.call<{ host_nics: Nic[]; other_nics: Nic[] }>('sysadm', 'nic', { action: 'list' });
+  const reply = await client.request('sysadm/nic/list', {});
   if (json) return printJson(reply);
   const row = (n: Nic, offered: boolean) => [
     n.nicid ?? '-', n.identifier, offered ? 'yes' : 'no', n.state, n.mac ?? '-', n.mtu === undefined ? '-' : String(n.mtu),
@@ -176,13 +176,11 @@ async function nicList({ client, json }: Context): Promise<void> {
   process.stdout.write(table(['NICID', 'INTERFACE', 'OFFERED', 'STATE', 'MAC', 'MTU', 'BRIDGE', 'DESCRIPTION'], rows));
 }
 
-type SchemaListing = Record<string, Record<string, { permission: string | null; args: unknown; result: unknown }>>;
-
 async function schema({ client, json }: Context, namespace?: string, name?: string): Promise<void> {
-  const listing = await client.call<SchemaListing>('rpc', 'schema', { namespace, name });
+  const listing = await client.request('rpc/schema', { namespace, name });
   if (json || name !== undefined) return printJson(listing);
   const rows = Object.entries(listing).flatMap(([cls, actions]) =>
-    Object.entries(actions).map(([action, s]) => [cls, action, s.permission ?? '-', sketchSchema(s.args)]),
+    Object.entries(actions).map(([action, s]) => [cls, action, [s.permission ?? '-'].flat().join(','), sketchSchema(s.args)]),
   );
   process.stdout.write(table(['CLASS', 'ACTION', 'PERMISSION', 'ARGS'], rows));
 }
@@ -205,10 +203,8 @@ async function login({ session, json }: Context): Promise<void> {
   process.stdout.write(session[0] + '\n');
 }
 
-interface IsoInfo { name: string; size: number; modified: string }
-
 async function isoList({ client, json }: Context): Promise<void> {
-  const reply = await client.call<{ listisos: string[]; isos: IsoInfo[] }>('sysadm', 'iohyve', { action: 'listisos' });
+  const reply = await client.request('sysadm/iohyve/listisos', {});
   if (json) return printJson(reply);
   const when = (iso: string) => {
     const d = new Date(iso);
@@ -245,7 +241,7 @@ async function isoFetch({ client, json }: Context, url: string, flags: CommandFl
   const kill = () => {
     if (killing || taskId === null) return;
     killing = true;
-    client.call('rpc', 'dispatcher', { action: 'kill', job_id: taskId }).catch((err) => {
+    client.request('rpc/dispatcher/kill', { job_id: taskId }).catch((err) => {
       const line = `${describeError(err)} (while canceling task ${taskId})`;
       if (renderer) renderer.note(line);
       else process.stderr.write(line + '\n');
@@ -262,8 +258,7 @@ async function isoFetch({ client, json }: Context, url: string, flags: CommandFl
   };
   process.on('SIGINT', onSigint);
   try {
-    const reply = await client.call<{ fetchiso: { queueid: string; name: string } }>('sysadm', 'iohyve', {
-      action: 'fetchiso',
+    const reply = await client.request('sysadm/iohyve/fetchiso', {
       url,
       ...(flags.name !== undefined ? { name: flags.name } : {}),
       ...(flags.overwrite ? { overwrite: true } : {}),

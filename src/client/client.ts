@@ -1,5 +1,11 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import type { ActionKey, Api } from '../core/api.gen.js';
+
+export type { ActionKey, Api } from '../core/api.gen.js';
+
+/** An action's args as a caller writes them: the `action` field comes from the key. */
+export type RequestArgs<K extends ActionKey> = Api[K]['args'] extends { action: string } ? Omit<Api[K]['args'], 'action'> : Api[K]['args'];
 
 export interface RemoteError { code: number; message: string; details: unknown[] }
 
@@ -55,8 +61,17 @@ export class HyvedClient extends EventEmitter {
     });
   }
 
+  /**
+   * A typed call of the action `key` ("sysadm/vm/list", "rpc/auth"): its args and result types
+   * are the daemon's own, generated from the same schemas it validates with.
+   */
+  request<K extends ActionKey>(key: K, args: RequestArgs<K>): Promise<Api[K]['result']> {
+    const [namespace, name, action] = key.split('/');
+    return this.call(namespace, name, action === undefined ? args : { action, ...(args as object) });
+  }
+
   async login(username: string, password: string): Promise<string> {
-    const [token] = await this.call<[string, number]>('rpc', 'auth', { username, password });
+    const [token] = await this.request('rpc/auth', { username, password });
     return token;
   }
 

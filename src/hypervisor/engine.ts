@@ -14,7 +14,7 @@ import type { LaunchPlan, VmDefinition, VmState } from './types.js';
 
 const newVmid = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
-interface Runtime {
+export interface Runtime {
   def: VmDefinition;
   state: VmState;
   handle: VmHandle | null;
