@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { qemuArgv } from '../src/hypervisor/qemu/argv.js';
-import type { LaunchPlan, VmDefinition } from '../src/hypervisor/types.js';
+import { qemuArgv } from '../../src/hypervisor/qemu/argv.js';
+import type { LaunchPlan, VmDefinition } from '../../src/hypervisor/types.js';
 
 function plan(def: Partial<VmDefinition>, extra: Partial<LaunchPlan> = {}): LaunchPlan {
   const full: VmDefinition = {

@@ -19,8 +19,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   bhyveArgv, bhyveVmName, bhyvectlDestroyArgv, bhyvectlPoweroffArgv, type BhyveOptions,
-} from '../src/hypervisor/bhyve/argv.js';
-import type { LaunchPlan, VmDefinition } from '../src/hypervisor/types.js';
+} from '../../src/hypervisor/bhyve/argv.js';
+import type { LaunchPlan, VmDefinition } from '../../src/hypervisor/types.js';
 
 const CODE = '/usr/local/share/uefi-firmware/BHYVE_UEFI.fd';
 

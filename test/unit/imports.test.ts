@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT } from './helpers/daemon.js';
+import { ROOT } from '../helpers/daemon.js';
 
 // DESIGN §1: bin → server/facades → classes → queue/hypervisor/provision/store → core. A file may
 // import its own floor or one below; type-only imports count, as they tie the floors just the same.

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, writeFile, access } from 'node:fs/promises';
 import path from 'node:path';
-import { EventHub } from '../src/core/events.js';
-import { createLogger } from '../src/core/logger.js';
-import { TaskQueue, type TaskSpec } from '../src/queue/queue.js';
-import { tempDir } from './helpers/daemon.js';
-import { waitFor } from './helpers/wait.js';
+import { EventHub } from '../../src/core/events.js';
+import { createLogger } from '../../src/core/logger.js';
+import { TaskQueue, type TaskSpec } from '../../src/queue/queue.js';
+import { tempDir } from '../helpers/daemon.js';
+import { waitFor } from '../helpers/wait.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const log = createLogger('error', null);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { textFrame } from '../src/core/ws-frame.js';
+import { textFrame } from '../../src/core/ws-frame.js';
 
 // Frames we build ourselves must read back exactly through a real ws client, at every length class.
 test('textFrame: 7-bit, 16-bit and 64-bit lengths arrive intact, in order, between frames ws sends', async () => {

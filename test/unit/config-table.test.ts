@@ -3,12 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CONFIG_KEYS, CONFIG_SCHEMA, ConfigError, defaultConfig, loadConfig } from '../src/core/config.js';
-import { readmeConfigTable, renderConfigTable } from '../src/core/config-docs.js';
+import { CONFIG_KEYS, CONFIG_SCHEMA, ConfigError, defaultConfig, loadConfig } from '../../src/core/config.js';
+import { readmeConfigTable, renderConfigTable } from '../../src/core/config-docs.js';
+import { ROOT } from '../helpers/daemon.js';
 
-// This file runs from dist/test/.
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const STALE = 'out of date with CONFIG_KEYS in src/core/config.ts: run `npm run docs:config`';
 
 function withConfigFile(content: unknown): string {
