@@ -534,7 +534,7 @@ function checkError(c: Case, reply: Frame): void {
   assert.equal(typeof reply.namespace, 'string', shown);
   assert.equal(reply.name, 'error', `expected an error: ${shown}`);
   assert.ok(reply.args && typeof reply.args === 'object', shown);
-  assert.deepEqual(Object.keys(reply.args).sort(), ['code', 'details', 'message'], `error args keys: ${shown}`);
+  assert.deepEqual(Object.keys(reply.args).sort(), ['code', 'details', 'message', 'reason'], `error args keys: ${shown}`);
   const code = reply.args.code;
   assert.ok(Number.isInteger(code) && code >= 400 && code <= 413, `code ${code} not in 400..413: ${shown}`);
   if (c.code !== undefined) assert.equal(code, c.code, `expected code ${c.code}: ${shown}`);
@@ -654,7 +654,7 @@ test('afterwards the daemon is alive, identifies itself, serves nic list, and no
   const denied = await anon.request('rpc', 'query', {}, 'final-401');
   assert.equal(denied.name, 'error');
   assert.equal(denied.args.code, 401);
-  assert.deepEqual(Object.keys(denied.args).sort(), ['code', 'details', 'message']);
+  assert.deepEqual(Object.keys(denied.args).sort(), ['code', 'details', 'message', 'reason']);
   anon.close();
 
   const sock = await RawSocket.open(d.url);
@@ -673,7 +673,7 @@ test('afterwards the daemon is alive, identifies itself, serves nic list, and no
   assert.equal(schema.name, 'response');
   assert.deepEqual(Object.keys(schema.args).sort(), Object.keys(query.args).sort());
   const err = await sock.request('nope', 'nope', {}, 'final-error');
-  assert.deepEqual(Object.keys(err.args).sort(), ['code', 'details', 'message']);
+  assert.deepEqual(Object.keys(err.args).sort(), ['code', 'details', 'message', 'reason']);
   for (const f of [who, denied, nics, query, schema, err]) assert.ok(!JSON.stringify(f).includes(MARK), 'pollution marker in a reply');
   sock.close();
 

@@ -103,12 +103,23 @@ test('an EFI VM with no boot media reaches the OVMF firmware', async () => {
   await state(vmid, 'STOPPED', true);
 });
 
-test('errors: unknown vmid 404, duplicate name 409, quota 406, bad type/mode 406, unknown media 404', async () => {
+async function reason(p: Promise<unknown>): Promise<string | undefined> {
+  return p.then(
+    () => 'ok',
+    (e: CallError) => e.reason,
+  );
+}
+
+test('errors: unknown vmid 404, duplicate name 409, quota 406, bad type/mode 406, unknown media 404, each with its reason word', async () => {
   assert.equal(await code(c.call('sysadm', 'vm', { action: 'info', vmid: 'aaaaaaaaaaaa' })), 404);
+  assert.equal(await reason(c.call('sysadm', 'vm', { action: 'info', vmid: 'aaaaaaaaaaaa' })), 'not_found');
   assert.equal(await code(state('aaaaaaaaaaaa', 'RUNNING')), 404);
   const vmid = await create(guestVm('dupe'));
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('dupe'))), 409);
+  assert.equal(await reason(c.call('sysadm', 'vm', guestVm('dupe'))), 'name_taken');
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('q1', { gid: 'small', memory_mib: 1024 }))), 406, 'memory quota');
+  assert.equal(await reason(c.call('sysadm', 'vm', guestVm('q1', { gid: 'small', memory_mib: 1024 }))), 'quota_exceeded');
+  assert.equal(await reason(c.call('sysadm', 'vm', guestVm('t', { type: 'ARM' }))), 'not_acceptable');
   await create(guestVm('q2', { gid: 'small' }));
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('q3', { gid: 'small' }))), 406, 'VM count quota');
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('t', { type: 'ARM' }))), 406);

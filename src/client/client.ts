@@ -7,10 +7,16 @@ export type { ActionKey, Api } from '../core/api.gen.js';
 /** An action's args as a caller writes them: the `action` field comes from the key. */
 export type RequestArgs<K extends ActionKey> = Api[K]['args'] extends { action: string } ? Omit<Api[K]['args'], 'action'> : Api[K]['args'];
 
-export interface RemoteError { code: number; message: string; details: unknown[] }
+export interface RemoteError { code: number; reason?: string; message: string; details: unknown[] }
 
 export class CallError extends Error {
-  constructor(readonly code: number, message: string, readonly details: unknown[] = []) {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly details: unknown[] = [],
+    /** The daemon's stable reason word (DESIGN §2), e.g. vm_busy, quota_exceeded; absent for client-side failures. */
+    readonly reason?: string,
+  ) {
     super(message);
   }
 }
@@ -99,7 +105,7 @@ export class HyvedClient extends EventEmitter {
     clearTimeout(p.timer);
     if (msg.name === 'error') {
       const e = msg.args as RemoteError;
-      p.reject(new CallError(e.code, e.message, e.details));
+      p.reject(new CallError(e.code, e.message, e.details, e.reason));
     } else p.resolve(msg.args);
   }
 }

@@ -36,7 +36,7 @@ export class Locks {
   /** Runs `fn` holding `key`, or throws 409 `busy` (e.g. "VM 'web1' is busy") when it is held. */
   claim<T>(key: string, what: string, busy: string, fn: () => Promise<T>): Promise<T> {
     const holder = this.holder(key);
-    if (holder !== null) return Promise.reject(conflict(`${busy}: ${holder}`));
+    if (holder !== null) return Promise.reject(conflict(`${busy}: ${holder}`, 'busy'));
     return this.run(key, what, fn);
   }
 }

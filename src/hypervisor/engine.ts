@@ -133,7 +133,7 @@ export class VmEngine {
   async create(input: Omit<VmDefinition, 'vmid' | 'created'>): Promise<VmDefinition> {
     const { config } = this.d;
     if (!this.groupExists(input.gid)) throw notFound(`no group '${input.gid}'`);
-    if (this.byName(input.gid, input.name)) throw conflict(`a VM named '${input.name}' already exists in group '${input.gid}'`);
+    if (this.byName(input.gid, input.name)) throw conflict(`a VM named '${input.name}' already exists in group '${input.gid}'`, 'name_taken');
     if (input.type === 'EFI' && !this.d.efi) throw notAcceptable('type EFI: no UEFI firmware on this host (install ovmf or set qemu.efi_code)');
     for (const m of input.media) {
       if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
@@ -194,7 +194,7 @@ export class VmEngine {
 
   private assertIdle(rt: Runtime): void {
     const holder = this.locks.holder(rt.def.vmid);
-    if (holder) throw conflict(`VM '${rt.def.name}' is busy: ${holder}`);
+    if (holder) throw conflict(`VM '${rt.def.name}' is busy: ${holder}`, 'busy');
   }
 
   /** Disc tools fail with the tool's words; the client gets them, not an "internal error". */
@@ -347,7 +347,7 @@ export class VmEngine {
       const limit = quota[key];
       const want = used[key] + (add[key] ?? 0);
       if (limit !== undefined && (add[key] ?? 0) > 0 && want > limit) {
-        throw notAcceptable(`quota of group '${gid}' exceeded: ${key} ${want} > ${limit}`);
+        throw notAcceptable(`quota of group '${gid}' exceeded: ${key} ${want} > ${limit}`, 'quota_exceeded');
       }
     }
   }

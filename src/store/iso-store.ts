@@ -69,7 +69,7 @@ export class IsoStore {
       // link() fails if the target exists: a no-clobber rename without a race.
       await link(temp, target);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`ISO '${name}' already exists`);
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`ISO '${name}' already exists`, 'name_taken');
       throw err;
     }
     await unlink(temp);
@@ -81,7 +81,7 @@ export class IsoStore {
     return this.serial(async () => {
       if (!(await this.exists(source))) throw notFound(`no ISO named '${source}'`);
       if (source === target) return;
-      if (!overwrite && (await this.exists(target))) throw conflict(`ISO '${target}' already exists`);
+      if (!overwrite && (await this.exists(target))) throw conflict(`ISO '${target}' already exists`, 'name_taken');
       await this.place(from, target, overwrite).catch((err) => {
         throw err instanceof RpcError ? err : new RpcError(500, `rename failed: ${(err as Error).message}`);
       });

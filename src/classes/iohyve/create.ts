@@ -12,9 +12,9 @@ export default defineAction('sysadm/iohyve/create', {
   async handler({ name, size, pool }, ctx) {
     const { services } = ctx;
     const sizeMib = parseSize(size);
-    if (services.vms.byName(IOHYVE_GROUP, name)) throw conflict(`Guest ${name} already exists`);
+    if (services.vms.byName(IOHYVE_GROUP, name)) throw conflict(`Guest ${name} already exists`, 'name_taken');
     const busy = services.tasks.activeWithKey(taskKey.vm(IOHYVE_GROUP, name));
-    if (busy) throw conflict(`Guest ${name} is being created by task ${busy.id}`);
+    if (busy) throw conflict(`Guest ${name} is being created by task ${busy.id}`, 'busy');
     const grade = await gradeFor(services, pool);
     const nic = (await readSettings(services)).nic;
     const command = `iohyve create ${name} ${size}`;

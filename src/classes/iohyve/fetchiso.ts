@@ -31,9 +31,9 @@ export default defineAction('sysadm/iohyve/fetchiso', {
       throw forbidden(`url: ${url.pathname} is outside the import directories (config iso.import_dirs)`);
     }
     const name = IsoStore.check(wanted ?? nameFromUrl(url) ?? '', wanted === undefined ? 'url' : 'name');
-    if (!overwrite && (await services.isos.exists(name))) throw conflict(`ISO '${name}' already exists (set overwrite to replace it)`);
+    if (!overwrite && (await services.isos.exists(name))) throw conflict(`ISO '${name}' already exists (set overwrite to replace it)`, 'name_taken');
     const busy = services.tasks.activeWithKey(taskKey.iso(name));
-    if (busy) throw conflict(`ISO '${name}' is already being fetched by task ${busy.id}`);
+    if (busy) throw conflict(`ISO '${name}' is already being fetched by task ${busy.id}`, 'busy');
     // Passwords in ftp://user:pass@host URLs stay out of commands, events and logs.
     const command = `iohyve fetch ${redact(url)}`;
     const queued = queueTask(ctx, 'fetchiso', command, taskKey.iso(name), (task) => downloadIso(task, services.isos, services.config, url, name, overwrite), name);

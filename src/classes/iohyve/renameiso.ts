@@ -8,7 +8,7 @@ export default defineAction('sysadm/iohyve/renameiso', {
   async handler({ source, target, overwrite = false }, { services }) {
     for (const name of [source, target]) {
       const busy = services.tasks.activeWithKey(taskKey.iso(name));
-      if (busy) throw conflict(`ISO '${name}' is busy with task ${busy.id}`);
+      if (busy) throw conflict(`ISO '${name}' is busy with task ${busy.id}`, 'busy');
     }
     const users = services.vms.usersOfMedium(source);
     if (users.length) throw conflict(`ISO '${source}' is attached to VM ${users.map((u) => u.def.name).join(', ')}`);
