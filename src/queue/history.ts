@@ -1,9 +1,12 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../store/atomic.js';
+import { RecordSchema, detail, readRecord } from '../store/json-records.js';
 import type { TaskRecord } from './task.js';
 
 const FILE = /^[A-Za-z0-9_:-]+\.json$/;
+
+const SCHEMA = new RecordSchema<TaskRecord>('task');
 
 /** One JSON file per task under tasks/: written when a task is queued, starts and finishes. */
 export class TaskFiles {
@@ -21,16 +24,21 @@ export class TaskFiles {
     await rm(this.file(id), { force: true });
   }
 
-  /** Every readable record; a torn or foreign file is skipped, never fatal. */
-  async loadAll(): Promise<TaskRecord[]> {
+  /**
+   * Every sound record; a damaged one is moved aside and reported, never fatal. (A partial temp
+   * file never has a record's name: writes are atomic.)
+   */
+  async loadAll(onBad: (file: string, err: Error) => void): Promise<TaskRecord[]> {
     const out: TaskRecord[] = [];
     for (const name of await readdir(this.dir)) {
       if (!FILE.test(name)) continue;
+      const file = path.join(this.dir, name);
       try {
-        const rec = JSON.parse(await readFile(path.join(this.dir, name), 'utf8')) as TaskRecord;
-        if (typeof rec.id === 'string' && `${rec.id}.json` === name) out.push(rec);
-      } catch {
-        // A partial temp file never has the final name (writes are atomic): nothing to recover here.
+        out.push(
+          await readRecord(file, SCHEMA, (rec) => (`${rec.id}.json` === name ? [] : [detail('/id', `is '${rec.id}', not its file's name`)])),
+        );
+      } catch (err) {
+        onBad(file, err as Error);
       }
     }
     return out.sort((a, b) => a.time_queued.localeCompare(b.time_queued));

@@ -63,7 +63,7 @@ export class TaskQueue {
   /** Loads the history; tasks that were pending or running when the daemon died become `interrupted`. */
   async init(): Promise<void> {
     await mkdir(this.files.dir, { recursive: true, mode: 0o700 });
-    const records = await this.files.loadAll();
+    const records = await this.files.loadAll((file, err) => this.log.error(`skipping task record ${file}: ${err.message}`));
     for (const rec of records) {
       if (rec.state === 'finished') continue;
       await Promise.all(rec.cleanup.map((f) => rm(f, { force: true, recursive: true })));

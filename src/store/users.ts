@@ -3,7 +3,9 @@ import { readFile, stat, mkdir } from 'node:fs/promises';
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic.js';
+import { RecordSchema, describeProblems, detail, parseRecord, pointerKey, preserveCopy } from './json-records.js';
 import { ALL_GROUPS, NAME_PATTERN, isPermission, type Grants } from '../core/permissions.js';
+import type { ErrorDetail } from '../core/schemas.js';
 
 export interface UserRecord extends Grants {
   username: string;
@@ -12,6 +14,9 @@ export interface UserRecord extends Grants {
 }
 
 interface UsersFile { version: 1; users: Record<string, UserRecord> }
+
+const FILE_SCHEMA = new RecordSchema<{ version: 1; users: Record<string, unknown> }>('users');
+const USER_SCHEMA = new RecordSchema<UserRecord>('user');
 
 const SCRYPT = { N: 16384, r: 8, p: 1 };
 const KEYLEN = 64;
@@ -31,14 +36,49 @@ export function checkGrants(perms: Record<string, string[]>): void {
   }
 }
 
+/** What the schema cannot say about a user: its key, its group ids and permissions, scrypt's N. */
+function userProblems(key: string, user: UserRecord, at: string): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  if (user.username !== key) out.push(detail(`${at}/username`, `is '${user.username}', not the name it is filed under`));
+  for (const [gid, list] of Object.entries(user.perms)) {
+    if (gid !== ALL_GROUPS && !NAME_PATTERN.test(gid)) out.push(detail(`${at}/perms${pointerKey(gid)}`, 'is not a group id'));
+    list.forEach((p, i) => isPermission(p) || out.push(detail(`${at}/perms${pointerKey(gid)}/${i}`, `'${p}' is not a permission`)));
+  }
+  if (!Number.isInteger(Math.log2(user.scrypt.N))) out.push(detail(`${at}/scrypt/N`, 'must be a power of two'));
+  return out;
+}
+
+/** The sound users in `bytes`, and a line for each problem: a damaged entry costs that user only. */
+function readUsers(bytes: Buffer): { users: Record<string, UserRecord>; problems: string[] } {
+  const parsed = parseRecord(bytes, FILE_SCHEMA);
+  if (!('value' in parsed)) return { users: {}, problems: [`unusable, no user in it can sign in: ${describeProblems(parsed.problems)}`] };
+  // Kept as parsed and pruned, never copied key by key: a damaged key may be "__proto__".
+  const users = parsed.value.users;
+  const problems: string[] = [];
+  for (const [key, entry] of Object.entries(users)) {
+    const details = USER_SCHEMA.problems(entry, `/users${pointerKey(key)}`, (user, at) => userProblems(key, user, at));
+    if (details.length === 0) continue;
+    delete users[key];
+    problems.push(`skipping user '${key}': ${describeProblems(details)}`);
+  }
+  return { users: users as Record<string, UserRecord>, problems };
+}
+
 /**
  * users.json in the state dir (mode 0600). The daemon re-reads it when its mtime changes,
  * so `hyved user add` takes effect without a restart.
+ *
+ * A damaged entry is skipped, and a damaged file (not JSON, or not a users file) reads as having
+ * no users, so a daemon starting on it creates `admin` with a new random password as on a first
+ * start. Either way the original bytes are first copied to users.json.corrupt-<time>, and
+ * users.json is never rewritten (dropping what was skipped) before that copy is on disk.
  */
 export class UserStore {
   readonly file: string;
   private data: UsersFile = { version: 1, users: {} };
   private mtimeMs = -1;
+  /** Damaged content read from the file that could not be copied aside yet. */
+  private unkept: Buffer | null = null;
   // Verifying an unknown user costs the same scrypt as a known one: no user enumeration by timing.
   private readonly dummy: UserRecord['scrypt'] = { ...SCRYPT, salt: randomBytes(16).toString('base64'), hash: randomBytes(KEYLEN).toString('base64') };
 
@@ -88,9 +128,27 @@ export class UserStore {
       throw err;
     }
     if (st.mtimeMs === this.mtimeMs) return;
-    const parsed = JSON.parse(await readFile(this.file, 'utf8')) as UsersFile;
-    this.data = { version: 1, users: parsed.users ?? {} };
+    const bytes = await readFile(this.file);
+    const { users, problems } = readUsers(bytes);
+    this.data = { version: 1, users };
     this.mtimeMs = st.mtimeMs;
+    this.unkept = problems.length ? bytes : null;
+    if (!this.unkept) return;
+    let kept: string;
+    try {
+      kept = `the original is kept as ${await this.keepDamaged(bytes)}`;
+    } catch (err) {
+      kept = `the original cannot be copied aside (${(err as Error).message}), so no change to users will be saved until it can`;
+    }
+    // No logger reaches the store; stderr is where both the daemon's and `hyved user`'s operator look.
+    process.stderr.write(`hyved: ${this.file}: ${problems.join('; ')}; ${kept}\n`);
+  }
+
+  private async keepDamaged(bytes: Buffer): Promise<string> {
+    const copy = await preserveCopy(this.file, bytes, 0o600);
+    // A concurrent refresh may have read newer content meanwhile.
+    if (this.unkept === bytes) this.unkept = null;
+    return copy;
   }
 
   list(): UserRecord[] {
@@ -144,6 +202,11 @@ export class UserStore {
   }
 
   private async save(): Promise<void> {
+    if (this.unkept) {
+      await this.keepDamaged(this.unkept).catch((err: Error) => {
+        throw new UserError(`not rewriting ${this.file}: its damaged entries cannot be copied aside first (${err.message})`);
+      });
+    }
     await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
     await writeFileAtomic(this.file, JSON.stringify(this.data, null, 2) + '\n', 0o600);
     this.mtimeMs = (await stat(this.file)).mtimeMs;

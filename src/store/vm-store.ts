@@ -1,9 +1,12 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { VmDefinition } from '../core/api.gen.js';
 import { writeFileAtomic } from './atomic.js';
+import { RecordSchema, detail, keptNames, readRecord } from './json-records.js';
 
 const VMID = /^[A-Za-z0-9_-]{6,32}$/;
+
+const SCHEMA = new RecordSchema<VmDefinition>('vm');
 
 /** VM definitions, one directory each under vms/, the definition written atomically as vm.json. */
 export class VmStore {
@@ -28,21 +31,34 @@ export class VmStore {
     await writeFileAtomic(path.join(dir, 'vm.json'), JSON.stringify(def, null, 2) + '\n', 0o600);
   }
 
-  /** Every definition that reads back whole; a directory without a valid vm.json is reported, not fatal. */
+  /**
+   * Every definition that reads back whole; a directory without a valid vm.json is reported, not
+   * fatal. Only a damaged vm.json is moved aside: the directory's other files may belong to a
+   * QEMU that is still running.
+   */
   async loadAll(onBad: (dir: string, err: Error) => void): Promise<VmDefinition[]> {
     const out: VmDefinition[] = [];
     for (const entry of await readdir(this.root, { withFileTypes: true })) {
       if (!entry.isDirectory() || !VMID.test(entry.name)) continue;
       const file = path.join(this.root, entry.name, 'vm.json');
       try {
-        const def = JSON.parse(await readFile(file, 'utf8')) as VmDefinition;
-        if (def.vmid !== entry.name) throw new Error('vmid does not match its directory');
-        out.push(def);
+        out.push(
+          await readRecord(file, SCHEMA, (def) =>
+            def.vmid === entry.name ? [] : [detail('/vmid', `is '${def.vmid}', not its directory's name '${entry.name}'`)],
+          ),
+        );
       } catch (err) {
-        onBad(file, err as Error);
+        onBad(file, (await this.keptInstead(file, err as NodeJS.ErrnoException)) ?? (err as Error));
       }
     }
     return out;
+  }
+
+  /** On every later start, a VM whose vm.json was moved aside is reported with how to bring it back. */
+  private async keptInstead(file: string, err: NodeJS.ErrnoException): Promise<Error | null> {
+    if (err.code !== 'ENOENT') return null;
+    const kept = await keptNames(file).catch(() => []);
+    return kept.length ? new Error(`missing; the damaged one is kept as ${kept.at(-1)}: repair it and rename it to vm.json to bring the VM back`) : null;
   }
 
   async remove(vmid: string): Promise<void> {
