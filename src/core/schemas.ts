@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 
 /** schemas/ at the package root; this file runs from dist/src/server/. */
@@ -18,6 +18,10 @@ ajv.addSchema(DEFS);
 
 export function readSchemaFile(rel: string): Record<string, unknown> {
   return JSON.parse(readFileSync(path.join(SCHEMA_DIR, rel), 'utf8'));
+}
+
+export function compileSchemaFile(rel: string): ValidateFunction {
+  return ajv.compile(readSchemaFile(rel));
 }
 
 /**
@@ -59,6 +63,6 @@ export function formatAjvErrors(errors: ErrorObject[] | null | undefined, prefix
   });
 }
 
-function escapePointer(key: string): string {
+export function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }

@@ -1,7 +1,7 @@
 import { readdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { ValidateFunction } from 'ajv/dist/2020.js';
-import { compileSchemaFile, formatAjvErrors, type ErrorDetail } from '../core/schemas.js';
+import { compileSchemaFile, escapePointer, formatAjvErrors, type ErrorDetail } from '../core/schemas.js';
 import { writeFileAtomic } from './atomic.js';
 
 /** Checks a record needs beyond its schema (a name that must match its file), as details under `at`. */
@@ -28,7 +28,7 @@ export function detail(at: string, message: string): ErrorDetail {
 
 /** A JSON Pointer segment: a key such as a user name may itself hold '/' or '~' when the file is damaged. */
 export function pointerKey(key: string): string {
-  return '/' + key.replace(/~/g, '~0').replace(/\//g, '~1');
+  return '/' + escapePointer(key);
 }
 
 export function describeProblems(details: ErrorDetail[]): string {

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { CallContext } from '../context.js';
 import type { TaskContext } from '../../core/task.js';
 import { badRequest, notFound } from '../../core/errors.js';
-import type { Services } from '../context.js';
+import type { CallContext, Services } from '../context.js';
 import { writeFileAtomic } from '../../store/atomic.js';
+import { RecordSchema, readRecord } from '../../store/json-records.js';
 
 /** iohyve's VMs are the default group's, addressed by name. */
 export const IOHYVE_GROUP = 'default';
@@ -45,10 +44,15 @@ export function flag(v: boolean | string | undefined): boolean {
 export interface IohyveSettings { pool: string | null; nic: string | null }
 
 /** What `setup` recorded (iohyve.json in the state dir): the storage grade and NICID iohyve uses. */
+const SETTINGS = new RecordSchema<IohyveSettings>('iohyve');
+
+/** A damaged file is moved aside by readRecord and iohyve reads as not set up. */
 export async function readSettings(services: Services): Promise<IohyveSettings> {
+  const file = settingsFile(services);
   try {
-    return JSON.parse(await readFile(settingsFile(services), 'utf8')) as IohyveSettings;
-  } catch {
+    return await readRecord(file, SETTINGS);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') services.log.error(`ignoring iohyve settings ${file}: ${(err as Error).message}`);
     return { pool: null, nic: null };
   }
 }
