@@ -90,3 +90,13 @@ tap0: flags=8902<BROADCAST,PROMISC,SIMPLEX,MULTICAST> metric 0 mtu 1500
     ],
   );
 });
+
+test('FreeBSD: a bridge is told by its interface group too, renamed and without members', () => {
+  const nics = parseIfconfig(`vmswitch: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+\tether 58:9c:fc:10:ff:e2
+\tgroups: bridge vm-switch
+em0: flags=8863<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500
+\tgroups: egress bridges
+`);
+  assert.deepEqual(nics.map((n) => [n.identifier, n.bridge]), [['vmswitch', true], ['em0', false]]);
+});

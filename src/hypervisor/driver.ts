@@ -34,6 +34,8 @@ export class HypervisorError extends Error {}
 export interface Driver {
   readonly name: string;
   capabilities(): DriverCapabilities;
+  /** Whether the host interface is a bridge a BRIDGE nic can join: each host tells in its own way. */
+  isBridge(iface: string): Promise<boolean>;
   start(plan: LaunchPlan): Promise<VmHandle>;
   /** Reconnects to a VM left running by an earlier daemon; null if it is not running. */
   adopt(def: VmDefinition, dir: string): Promise<VmHandle | null>;

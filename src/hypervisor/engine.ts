@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger.js';
 import { Locks } from '../core/locks.js';
 import { IsoStore } from '../store/iso-store.js';
 import type { VmStore } from '../store/vm-store.js';
+import { unsupported, type CheckedFields } from './capabilities.js';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';
 import type { VmAction } from '../core/api.gen.js';
 import type { LaunchPlan, VmDefinition, VmState } from './types.js';
@@ -134,7 +135,7 @@ export class VmEngine {
     const { config } = this.d;
     if (!this.groupExists(input.gid)) throw notFound(`no group '${input.gid}'`);
     if (this.byName(input.gid, input.name)) throw conflict(`a VM named '${input.name}' already exists in group '${input.gid}'`, 'name_taken');
-    if (input.type === 'EFI' && !this.d.efi) throw notAcceptable('type EFI: no UEFI firmware on this host (install ovmf or set qemu.efi_code)');
+    this.supported(input);
     for (const m of input.media) {
       if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
     }
@@ -173,6 +174,7 @@ export class VmEngine {
     const rt = this.get(vmid);
     const hardware = patch.cpus !== undefined || patch.memory_mib !== undefined || patch.media !== undefined || patch.boot !== undefined;
     if (hardware && rt.state !== 'STOPPED') throw conflict(`VM '${rt.def.name}' is ${rt.state}: stop it before changing its hardware`);
+    this.supported({ media: patch.media });
     return this.exclusive(rt, 'updating', async () => {
       for (const m of patch.media ?? []) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
       this.checkQuota(rt.def.gid, { cpus: (patch.cpus ?? rt.def.cpus) - rt.def.cpus, memory_mib: (patch.memory_mib ?? rt.def.memory_mib) - rt.def.memory_mib });
@@ -326,6 +328,12 @@ export class VmEngine {
     return path.join(this.d.config.storage_grades[grade], def.vmid, `${label}.${this.d.discs.discExtension}`);
   }
 
+  /** What the driver cannot do is a 406 naming each field, before anything is created or started. */
+  private supported(def: CheckedFields, prefix = ''): void {
+    const problems = unsupported(this.d.driver.name, this.d.driver.capabilities(), def);
+    if (problems.length > 0) throw notAcceptable(prefix + problems.join('; '));
+  }
+
   private async bootFile(name: string): Promise<string> {
     IsoStore.check(name, 'kernel');
     const file = path.join(this.d.config.state_dir, BOOT_DIR, name);
@@ -359,7 +367,7 @@ export class VmEngine {
       if (process.getuid?.() !== 0) throw notAcceptable('BRIDGE networking needs the daemon to run as root');
       for (const [i, br] of bridges.entries()) {
         if (def.nics[i].type !== 'BRIDGE') continue;
-        if (!br || !(await stat(`/sys/class/net/${br}/bridge`).catch(() => null))) {
+        if (!br || !(await this.d.driver.isBridge(br))) {
           throw notAcceptable(`nics/${i}: host NIC '${def.nics[i].host}' (${br ?? 'unset'}) is not a bridge on this host`);
         }
       }
@@ -378,6 +386,8 @@ export class VmEngine {
   }
 
   private async start(rt: Runtime): Promise<void> {
+    // A definition made under another hypervisor (the host's driver changed) can ask for more.
+    this.supported(rt.def, `VM '${rt.def.name}' cannot start under the ${this.d.driver.name} hypervisor: `);
     const plan = await this.plan(rt.def);
     for (const m of rt.def.media) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: image '${m.mid}' is no longer in the store`);
     this.transition(rt, 'STARTING');

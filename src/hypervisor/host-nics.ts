@@ -96,7 +96,31 @@ export function parseIfconfig(text: string): HostInterface[] {
     const status = /^\s+status: (.+)$/.exec(line);
     if (status) cur.status = status[1].trim();
     if (/^\s+member: /.test(line)) cur.bridge = true;
+    // A bridge keeps its interface group when renamed (`ifconfig bridge0 name uplink`).
+    const groups = /^\s+groups: (.+)$/.exec(line);
+    if (groups && groups[1].trim().split(/\s+/).includes('bridge')) cur.bridge = true;
   }
   finish();
   return out;
+}
+
+/** An interface name as given in the configuration: no path separators, never read as an option. */
+function interfaceName(name: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/.test(name);
+}
+
+/** Linux: a bridge has a `bridge` directory in sysfs. */
+export async function isLinuxBridge(name: string, sysfs = '/sys/class/net'): Promise<boolean> {
+  if (!interfaceName(name)) return false;
+  return stat(path.join(sysfs, name, 'bridge')).then((s) => s.isDirectory(), () => false);
+}
+
+/**
+ * FreeBSD: `ifconfig <name>` lists a bridge in the `bridge` interface group (or as `bridgeN`, or
+ * with members); a name ifconfig does not know is no bridge.
+ */
+export async function isFreeBsdBridge(name: string, ifconfig = 'ifconfig'): Promise<boolean> {
+  if (!interfaceName(name)) return false;
+  const out = await run(ifconfig, [name], { timeout: 5000 }).then((r) => r.stdout, () => '');
+  return parseIfconfig(out).some((nic) => nic.identifier === name && nic.bridge);
 }

@@ -20,8 +20,29 @@ export interface LaunchPlan {
   firmware?: { code: string; varsTemplate: string };
 }
 
+export type MediaMode = VmDefinition['media'][number]['mode'];
+
+/** A display's frame-buffer sizes, in pixels, both bounds included. */
+export interface DisplayLimits { minWidth: number; minHeight: number; maxWidth: number; maxHeight: number }
+
+/**
+ * What a driver can do with a definition on this host. Published to clients as `host.*` by
+ * `vm definitions` (keep the names); the engine refuses what is not here with a 406 at create,
+ * update and start, so a VM never fails at start for something its hypervisor cannot do.
+ */
 export interface DriverCapabilities {
+  /** Velocity's PAUSED state. */
   pause: boolean;
+  /** EFI guests: UEFI firmware is installed and configured. */
   efi: boolean;
+  /** `kernel`/`initrd`/`cmdline`: booting a kernel without firmware. */
   directBoot: boolean;
+  /** The `media[].mode`s the hypervisor can attach. */
+  mediaModes: MediaMode[];
+  /** NAT nics: user-mode networking inside the hypervisor process. */
+  nat: boolean;
+  /** BRIDGE nics: the guest joins a host bridge. */
+  bridge: boolean;
+  /** Displays, served by VNC: the frame-buffer sizes the hypervisor takes; null when it has none. */
+  vnc: DisplayLimits | null;
 }

@@ -18,8 +18,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bhyveArgv, bhyveVmName, bhyvectlDestroyArgv, bhyvectlPoweroffArgv, type BhyveOptions,
+  bhyveArgv, bhyveOptions, bhyveVmName, bhyvectlDestroyArgv, bhyvectlPoweroffArgv, type BhyveOptions,
 } from '../../src/hypervisor/bhyve/argv.js';
+import { preferredVncPort } from '../../src/hypervisor/bhyve/vnc.js';
 import type { LaunchPlan, VmDefinition } from '../../src/hypervisor/types.js';
 
 const CODE = '/usr/local/share/uefi-firmware/BHYVE_UEFI.fd';
@@ -471,6 +472,27 @@ test('display: needs a TCP VNC address within fbuf limits; only the first displa
   // No display: neither fbuf nor xhci.
   const none = parse(bhyveArgv(mkPlan(mkDef()), mkOpts()));
   assert.deepEqual(none.s.map((d) => d.spec), ['hostbridge', 'lpc']);
+});
+
+test('the driver\'s options: a display gets fbuf on 127.0.0.1 and the VM\'s reserved port', () => {
+  const def = mkDef({ displays: [{ name: 'main', width: 1280, height: 1024 }], nics: [{ type: 'BRIDGE', host: 'uplink' }] });
+  const plan = mkPlan(def);
+  const port = preferredVncPort(def.vmid);
+  const opts = bhyveOptions(plan, { uefiCode: CODE, taps: ['tap4'], vncPort: port });
+  assert.deepEqual(opts, {
+    console: `/dev/nmdm${def.vmid}A`,
+    taps: ['tap4'],
+    bootrom: { code: CODE, vars: `${plan.dir}/efivars.fd` },
+    vnc: `127.0.0.1:${port}`,
+  });
+  const p = parse(bhyveArgv(plan, opts));
+  assert.deepEqual(p.s.filter((d) => /^(fbuf|xhci)/.test(d.spec)).map((d) => d.spec),
+    [`fbuf,tcp=127.0.0.1:${port},w=1280,h=1024`, 'xhci,tablet']);
+  // Without a display no port is reserved, and no fbuf is asked for.
+  const headless = mkDef();
+  const none = bhyveOptions(mkPlan(headless), { uefiCode: CODE, taps: [], vncPort: null });
+  assert.equal(none.vnc, undefined);
+  assert.ok(!bhyveArgv(mkPlan(headless), none).some((a) => a.includes('fbuf')));
 });
 
 test('slots: hostbridge 0, devices 1..30 in order, lpc at 31 even when full', () => {

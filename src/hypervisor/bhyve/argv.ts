@@ -28,15 +28,17 @@
  *    bhyve has no USB mass-storage emulation (its xhci offers only a tablet), so USB media are
  *    refused.
  *  - Display: bhyve allows one fbuf; the first display sets its w=/h= and the VNC server
- *    listens on a TCP address (`tcp=`; fbuf has no unix-socket backend). An xhci tablet
- *    follows for absolute pointer input.
+ *    listens on a TCP address (`tcp=`; fbuf has no unix-socket backend): 127.0.0.1 and a port
+ *    the driver reserves per VM (see vnc.ts). An xhci tablet follows for absolute pointer input.
  *
  * bhyve splits every -s/-l value at commas and some at '=', so a host path or interface name
  * containing a comma (or whitespace or NUL) is refused rather than escaped: bhyve has no
  * escape syntax.
  */
 import { createHash } from 'node:crypto';
-import type { LaunchPlan, VmDefinition } from '../types.js';
+import path from 'node:path';
+import type { DisplayLimits, LaunchPlan, VmDefinition } from '../types.js';
+import { vncAddress } from './vnc.js';
 
 export interface BhyveOptions {
   /** nmdm device for the serial console, e.g. '/dev/nmdm-<vmid>A' */
@@ -52,14 +54,44 @@ export interface BhyveOptions {
   vnc?: string;
 }
 
+/** Files a bhyve VM keeps in its VM directory. */
+export function runtimePaths(dir: string) {
+  return {
+    pidfile: path.join(dir, 'bhyve.pid'),
+    log: path.join(dir, 'bhyve.log'),
+    /** This VM's copy of the UEFI variable store. */
+    efiVars: path.join(dir, 'efivars.fd'),
+    /** fbuf's VNC address as of the VM's last start with a display: re-adoption holds its port again. */
+    vnc: path.join(dir, 'vnc.addr'),
+  };
+}
+
+/** What the driver set up for one start of a VM. */
+export interface BhyveResources {
+  uefiCode: string;
+  /** One tap per nic, in order. */
+  taps: string[];
+  /** The VNC port reserved for the VM; null when it has no display. */
+  vncPort: number | null;
+}
+
+/** The BhyveOptions for a start: the VM's nmdm console, its taps, boot ROM and VNC address. */
+export function bhyveOptions(plan: LaunchPlan, r: BhyveResources): BhyveOptions {
+  return {
+    console: `/dev/nmdm${plan.def.vmid}A`,
+    taps: r.taps,
+    bootrom: { code: r.uefiCode, vars: runtimePaths(plan.dir).efiVars },
+    ...(r.vncPort !== null ? { vnc: vncAddress(r.vncPort) } : {}),
+  };
+}
+
 /** Slots 0 (hostbridge) and 31 (lpc) are taken; 1..30 are for everything else. */
 const HOSTBRIDGE_SLOT = 0;
 const LPC_SLOT = 31;
 const MAX_DEVICES = 30;
 
 /** fbuf's resolution limits (bhyve(8), Framebuffer device backends). */
-const FBUF_MIN = { w: 640, h: 480 };
-const FBUF_MAX = { w: 3840, h: 2160 };
+export const FBUF_SIZES: DisplayLimits = { minWidth: 640, minHeight: 480, maxWidth: 3840, maxHeight: 2160 };
 
 /** Longest VM name every supported FreeBSD release accepts (VM_MAX_NAMELEN 32 with its NUL). */
 const VM_NAME_MAX = 31;
@@ -149,9 +181,10 @@ export function bhyveArgv(plan: LaunchPlan, opts: BhyveOptions): string[] {
   });
   if (def.displays.length > 0) {
     const d = def.displays[0];
+    const f = FBUF_SIZES;
     if (!Number.isInteger(d.width) || !Number.isInteger(d.height) ||
-        d.width < FBUF_MIN.w || d.height < FBUF_MIN.h || d.width > FBUF_MAX.w || d.height > FBUF_MAX.h) {
-      throw new Error(`bhyve: display ${d.width}x${d.height} is outside fbuf's ${FBUF_MIN.w}x${FBUF_MIN.h} to ${FBUF_MAX.w}x${FBUF_MAX.h}`);
+        d.width < f.minWidth || d.height < f.minHeight || d.width > f.maxWidth || d.height > f.maxHeight) {
+      throw new Error(`bhyve: display ${d.width}x${d.height} is outside fbuf's ${f.minWidth}x${f.minHeight} to ${f.maxWidth}x${f.maxHeight}`);
     }
     if (opts.vnc === undefined) throw new Error('bhyve: the VM has a display but no VNC address was given');
     const vnc = checkValue('VNC address', opts.vnc);

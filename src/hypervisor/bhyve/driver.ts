@@ -1,11 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { copyFile, open, readFile, stat, truncate, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { copyFile, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from '../driver.js';
+import { isFreeBsdBridge } from '../host-nics.js';
+import { alive, waitForExit } from '../process.js';
 import type { DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
-import { bhyveArgv, bhyveVmName, bhyvectlDestroyArgv, bhyvectlPoweroffArgv } from './argv.js';
+import { FBUF_SIZES, bhyveArgv, bhyveOptions, bhyveVmName, bhyvectlDestroyArgv, bhyvectlPoweroffArgv, runtimePaths } from './argv.js';
+import { VncPorts, vncAddress } from './vnc.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const run = promisify(execFile);
@@ -13,15 +15,6 @@ const run = promisify(execFile);
 export interface BhyveTools { bhyve: string; bhyvectl: string; ifconfig: string; uefiCode: string | null }
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * A bhyve guest: running while /dev/vmm/<name> exists. SIGTERM to bhyve is the ACPI power
@@ -69,27 +62,22 @@ class BhyveVm extends EventEmitter implements VmHandle {
   }
 
   waitExit(timeoutMs: number): Promise<boolean> {
-    if (this.exited) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.once('exit', () => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+    return waitForExit(this, this.exited, timeoutMs);
   }
 
   detach(): void {
     clearInterval(this.poll);
   }
 
+  /** Only ever runs from the poll, which it stops before its first await: it cannot overlap itself. */
   private async check(): Promise<void> {
     if (this.exited || alive(this.pid)) return;
-    this.exited = true;
     clearInterval(this.poll);
     // bhyve leaves the kernel instance behind when it exits: destroy it and the VM's taps.
     await run(this.tools.bhyvectl, bhyvectlDestroyArgv(this.name)).catch(() => {});
     for (const tap of this.taps) await run(this.tools.ifconfig, [tap, 'destroy']).catch(() => {});
+    // Exited only now, with 'exit' in the same tick: a waitExit that answers true finds the VM settled.
+    this.exited = true;
     this.emit('exit');
   }
 }
@@ -98,56 +86,101 @@ class BhyveVm extends EventEmitter implements VmHandle {
 export class BhyveDriver implements Driver {
   readonly name = 'bhyve';
   readonly discExtension = 'img';
+  private readonly vncPorts = new VncPorts();
 
   constructor(private readonly tools: BhyveTools) {}
 
+  /** What bhyveArgv can build: see its file comment for the reasons. */
   capabilities(): DriverCapabilities {
-    return { pause: false, efi: this.tools.uefiCode !== null, directBoot: false };
+    return {
+      pause: false,
+      efi: this.tools.uefiCode !== null,
+      directBoot: false,
+      mediaModes: ['BLOCK', 'VIRTIO'],
+      nat: false,
+      bridge: true,
+      vnc: FBUF_SIZES,
+    };
+  }
+
+  isBridge(iface: string): Promise<boolean> {
+    return isFreeBsdBridge(iface, this.tools.ifconfig);
   }
 
   async start(plan: LaunchPlan): Promise<VmHandle> {
     const name = bhyveVmName(plan.def);
-    if (plan.def.nics.some((n) => n.type === 'NAT')) throw new HypervisorError('bhyve has no built-in NAT: use a BRIDGE nic on a NAT-ed host bridge');
+    const paths = runtimePaths(plan.dir);
     if (!this.tools.uefiCode) throw new HypervisorError('bhyve needs UEFI firmware (the edk2-bhyve package)');
     await run(this.tools.bhyvectl, bhyvectlDestroyArgv(name)).catch(() => {});
     const taps: string[] = [];
-    for (const bridge of plan.bridges) {
-      const { stdout } = await run(this.tools.ifconfig, ['tap', 'create']);
-      const tap = stdout.trim();
-      taps.push(tap);
-      await run(this.tools.ifconfig, [bridge!, 'addm', tap, 'up']);
-      await run(this.tools.ifconfig, [tap, 'up']);
+    const vncPort = plan.def.displays.length > 0 ? await this.vncPorts.take(plan.def.vmid) : null;
+    try {
+      for (const [i, bridge] of plan.bridges.entries()) {
+        if (!bridge) throw new HypervisorError(`nic ${i}: bhyve joins every nic to a host bridge, and this one has none`);
+        const { stdout } = await run(this.tools.ifconfig, ['tap', 'create']);
+        const tap = stdout.trim();
+        taps.push(tap);
+        await run(this.tools.ifconfig, [bridge, 'addm', tap, 'up']);
+        await run(this.tools.ifconfig, [tap, 'up']);
+      }
+      if (plan.firmware && !(await exists(paths.efiVars))) await copyFile(plan.firmware.varsTemplate, paths.efiVars);
+      const argv = bhyveArgv(plan, bhyveOptions(plan, { uefiCode: this.tools.uefiCode, taps, vncPort }));
+      if (vncPort !== null) await writeFile(paths.vnc, `${vncAddress(vncPort)}\n`);
+      else await rm(paths.vnc, { force: true });
+      const vm = await this.launch(name, argv, plan.dir, taps);
+      if (vncPort !== null) vm.once('exit', () => this.vncPorts.release(vncPort));
+      return vm;
+    } catch (err) {
+      if (vncPort !== null) this.vncPorts.release(vncPort);
+      for (const tap of taps) await run(this.tools.ifconfig, [tap, 'destroy']).catch(() => {});
+      throw err;
     }
-    const vars = path.join(plan.dir, 'efivars.fd');
-    if (plan.firmware && !(await exists(vars))) await copyFile(plan.firmware.varsTemplate, vars);
-    const argv = bhyveArgv(plan, {
-      console: `/dev/nmdm${plan.def.vmid}A`,
-      taps,
-      bootrom: { code: this.tools.uefiCode, vars },
-    });
-    const log = await open(path.join(plan.dir, 'bhyve.log'), 'a');
-    const child = spawn(this.tools.bhyve, argv, { detached: true, stdio: ['ignore', log.fd, log.fd] });
-    await log.close();
-    const pid = await new Promise<number>((resolve, reject) => {
-      child.once('error', (err) => reject(new HypervisorError(`cannot run ${this.tools.bhyve}: ${err.message}`)));
-      child.once('spawn', () => resolve(child.pid!));
-    });
-    child.unref();
-    await writeFile(path.join(plan.dir, 'bhyve.pid'), `${pid}\n`);
+  }
+
+  private async launch(name: string, argv: string[], dir: string, taps: string[]): Promise<BhyveVm> {
+    const paths = runtimePaths(dir);
+    const log = await open(paths.log, 'a');
+    let pid: number;
+    try {
+      const child = spawn(this.tools.bhyve, argv, { detached: true, stdio: ['ignore', log.fd, log.fd] });
+      // No await between spawn() and these listeners: 'spawn' and 'error' come on the next tick,
+      // and an 'error' nobody listens to brings the daemon down.
+      pid = await new Promise<number>((resolve, reject) => {
+        child.once('error', (err) => reject(new HypervisorError(`cannot run ${this.tools.bhyve}: ${err.message}`)));
+        child.once('spawn', () => resolve(child.pid!));
+      });
+      child.unref();
+    } finally {
+      await log.close();
+    }
+    await writeFile(paths.pidfile, `${pid}\n`);
     for (let i = 0; i < 100; i++) {
       if (await exists(`/dev/vmm/${name}`)) return new BhyveVm(pid, name, taps, this.tools);
       if (!alive(pid)) break;
       await sleep(100);
     }
-    const tail = (await readFile(path.join(plan.dir, 'bhyve.log'), 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' ');
+    // A bhyve that never made its VM must not keep running on the taps and port start() frees.
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    const tail = (await readFile(paths.log, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' ');
     throw new HypervisorError(`bhyve failed to start: ${tail || 'no /dev/vmm entry appeared'}`);
   }
 
   async adopt(def: VmDefinition, dir: string): Promise<VmHandle | null> {
     const name = bhyveVmName(def);
-    const pid = Number((await readFile(path.join(dir, 'bhyve.pid'), 'utf8').catch(() => '')).trim());
+    const paths = runtimePaths(dir);
+    const pid = Number((await readFile(paths.pidfile, 'utf8').catch(() => '')).trim());
     if (!(await exists(`/dev/vmm/${name}`)) || !Number.isInteger(pid) || !alive(pid)) return null;
-    return new BhyveVm(pid, name, [], this.tools);
+    const vm = new BhyveVm(pid, name, [], this.tools);
+    const vncPort = Number(/:(\d+)$/.exec((await readFile(paths.vnc, 'utf8').catch(() => '')).trim())?.[1]);
+    if (Number.isInteger(vncPort) && vncPort > 0) {
+      this.vncPorts.hold(vncPort);
+      vm.once('exit', () => this.vncPorts.release(vncPort));
+    }
+    return vm;
   }
 
   /** bhyve reads raw images only: a sparse file of the size asked. */

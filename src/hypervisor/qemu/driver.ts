@@ -4,7 +4,9 @@ import { appendFile, copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from '../driver.js';
-import type { DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
+import { isLinuxBridge } from '../host-nics.js';
+import { alive, waitForExit } from '../process.js';
+import type { DisplayLimits, DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
 import { processTag, qemuArgv, runtimePaths } from './argv.js';
 import { QmpClient, QmpTimeout } from './qmp.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -77,18 +79,7 @@ class QemuVm extends EventEmitter implements VmHandle {
   }
 
   waitExit(timeoutMs: number): Promise<boolean> {
-    if (this.exited) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.off('exit', onExit);
-        resolve(false);
-      }, timeoutMs);
-      const onExit = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.once('exit', onExit);
-    });
+    return waitForExit(this, this.exited, timeoutMs);
   }
 
   detach(): void {
@@ -101,15 +92,6 @@ class QemuVm extends EventEmitter implements VmHandle {
     for (let i = 0; i < 50 && alive(this.pid); i++) await sleep(100);
     this.exited = true;
     this.emit('exit');
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -144,6 +126,9 @@ async function connectQmp(path: string, pid: number): Promise<QmpClient> {
 
 export interface QemuOptions { binary: string; imgBinary: string }
 
+/** The std VGA takes every size the create schema allows (tried at both ends with QEMU 7.2). */
+const VGA_SIZES: DisplayLimits = { minWidth: 320, minHeight: 200, maxWidth: 7680, maxHeight: 4320 };
+
 /** QEMU on Linux (and FreeBSD): daemonized processes, driven over QMP. */
 export class QemuDriver implements Driver {
   readonly name = 'qemu';
@@ -152,7 +137,20 @@ export class QemuDriver implements Driver {
   constructor(private readonly opts: QemuOptions, private readonly efiAvailable: boolean) {}
 
   capabilities(): DriverCapabilities {
-    return { pause: true, efi: this.efiAvailable, directBoot: true };
+    return {
+      pause: true,
+      efi: this.efiAvailable,
+      directBoot: true,
+      mediaModes: ['USB', 'BLOCK', 'VIRTIO'],
+      nat: true,
+      // -netdev bridge runs qemu-bridge-helper, which QEMU builds on Linux only.
+      bridge: process.platform === 'linux',
+      vnc: VGA_SIZES,
+    };
+  }
+
+  isBridge(iface: string): Promise<boolean> {
+    return isLinuxBridge(iface);
   }
 
   async start(plan: LaunchPlan): Promise<VmHandle> {
