@@ -14,7 +14,9 @@ test('with the bhyve driver: PAUSED answers 406, definitions say so, discs are r
   const d = await startDaemon({ hypervisor: 'bhyve', bhyve: { uefi_code: '/nonexistent/BHYVE_UEFI.fd' } });
   daemons.push(d);
   const c = await d.client();
-  const defs = await c.call<{ host: { hypervisor: string; pause: boolean; directBoot: boolean }; types: string[] }>('sysadm', 'vm', { action: 'definitions' });
+  const defs = await c.call<{ host: { hypervisor: string; pause: boolean; directBoot: boolean }; types: string[]; media_modes: string[]; nic_types: string[] }>('sysadm', 'vm', { action: 'definitions' });
+  assert.deepEqual(defs.media_modes, ['BLOCK', 'VIRTIO'], 'only what bhyve can attach is offered');
+  assert.deepEqual(defs.nic_types, ['BRIDGE']);
   assert.equal(defs.host.hypervisor, 'bhyve');
   assert.equal(defs.host.pause, false);
   assert.equal(defs.host.directBoot, false);

@@ -6,6 +6,7 @@ import type { EventHub, Subscriber } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { holds, type Grants, type Permission } from '../core/permissions.js';
 import type { VmEngine } from '../hypervisor/engine.js';
+import type { DriverCapabilities } from '../hypervisor/types.js';
 import type { TaskQueue } from '../queue/queue.js';
 import type { IsoStore } from '../store/iso-store.js';
 import type { UserRecord, UserStore } from '../store/users.js';
@@ -26,12 +27,9 @@ export interface ActionCatalog {
   access(grants: Grants): Record<string, 'read' | 'read/write'>;
 }
 
-export interface HostInfo {
+export interface HostInfo extends DriverCapabilities {
   hypervisor: string;
   accelerator: 'kvm' | 'tcg';
-  efi: boolean;
-  pause: boolean;
-  directBoot: boolean;
 }
 
 /** The daemon's long-lived parts, handed to every handler through its context. */

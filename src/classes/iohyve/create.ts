@@ -28,7 +28,8 @@ export default defineAction('sysadm/iohyve/create', {
         memory_mib: 512,
         displays: [],
         media: [],
-        nics: nic ? [{ type: 'BRIDGE', host: nic }] : [{ type: 'NAT' }],
+        // Without a NIC from setup: NAT where the hypervisor has it (bhyve has not: no network).
+        nics: nic ? [{ type: 'BRIDGE', host: nic }] : services.host.nat ? [{ type: 'NAT' }] : [],
         discs: [{ label: 'disk0', size_mib: sizeMib, storage_grade: grade }],
         autostart: false,
         description: new Date().toString(),
