@@ -73,6 +73,10 @@ export class Router implements ActionCatalog {
       throw new Error(`action ${describe(def)} has no readable schema file schemas/${rel}: ${(err as Error).message}`);
     }
     if (!file.args || !file.result) throw new Error(`schemas/${rel} must hold "args" and "result" schemas`);
+    const required = (file.args as { required?: string[] }).required ?? [];
+    if (typeof def.scope === 'string' && !required.includes(def.scope)) {
+      throw new Error(`action ${describe(def)} is scoped by '${def.scope}', which schemas/${rel} does not require`);
+    }
     let compiled: Compiled;
     try {
       compiled = {
