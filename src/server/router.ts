@@ -34,8 +34,8 @@ interface Compiled {
 interface Endpoint { namespace: string; name: string; single?: Compiled; actions: Map<string, Compiled> }
 
 /**
- * The registry of class actions. Each action module under src/classes default-exports an
- * ActionDef; its schema file is schemas/<namespace>/<name>[/<action>].json holding `args` and
+ * The registry of class actions. Each action module under src/classes default-exports a
+ * defineAction(...); its schema file is schemas/<namespace>/<name>[/<action>].json holding `args` and
  * `result`. Both are found and compiled once at start-up, so adding an action touches nothing here.
  */
 export class Router implements ActionCatalog {
@@ -47,21 +47,19 @@ export class Router implements ActionCatalog {
    * Registers every action module under `dir`, whose handlers get `services` (which hold this
    * router as their catalog); fails unless each action schema has its handler.
    */
-  async load(services: Services, dir: string): Promise<this> {
+  async load(services: Services, dir: string): Promise<void> {
     this.services = services;
-    const router = this;
     for (const file of await listModules(dir)) {
       const mod = await import(pathToFileURL(file).href);
       const def = mod.default as Action | undefined;
-      if (def && typeof def.handler === 'function' && typeof def.namespace === 'string') router.register(def);
+      if (def && typeof def.handler === 'function' && typeof def.namespace === 'string') this.register(def);
     }
     const missing = ACTION_KEYS.filter((key) => {
       const [ns, name, action] = key.split('/');
-      const ep = router.endpoints.get(`${ns}/${name}`);
+      const ep = this.endpoints.get(`${ns}/${name}`);
       return action === undefined ? !ep?.single : !ep?.actions.has(action);
     });
     if (missing.length) throw new Error(`schemas without an action module: ${missing.map((k) => `schemas/${k}.json`).join(', ')}`);
-    return router;
   }
 
   register(def: Action): void {
