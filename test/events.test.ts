@@ -2,7 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { HyvedClient } from '../src/client/client.js';
 import { RawSocket } from './helpers/raw.js';
-import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { INSPECT_ARGS, inspect } from './helpers/inspector.js';
 import { waitFor } from './helpers/wait.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -126,12 +126,25 @@ test('a replay far larger than the buffer bound is paced by the socket, not cut 
   c.close();
 });
 
-test('subscribe checks event types and permissions; REST cannot subscribe', async () => {
+test("subscribe takes sysadm's forms: a single type as a string, and unknown types skipped and named; REST cannot subscribe", async () => {
   const d = await startDaemon();
   daemons.push(d);
   const c = await d.client();
-  await assert.rejects(c.call('events', 'subscribe', ['nonsense']), (e: { code: number }) => e.code === 400);
+  assert.deepEqual(
+    await c.call('events', 'subscribe', ['dispatcher', 'system-state', 'life-preserver']).then((r) => ({ ...(r as object), seq: 0 })),
+    { subscribed: ['dispatcher'], ignored: ['system-state', 'life-preserver'], seq: 0 },
+  );
+  const single = await c.call<{ subscribed: string[]; ignored?: string[] }>('events', 'subscribe', 'audit');
+  assert.deepEqual(single.subscribed, ['dispatcher', 'audit']);
+  assert.equal(single.ignored, undefined);
+  const none = await c.call<{ subscribed: string[]; ignored: string[] }>('events', 'subscribe', 'system-state');
+  assert.deepEqual(none.ignored, ['system-state']);
+  const events: string[] = [];
+  c.on('event', (name: string) => events.push(name));
+  await c.call('rpc', 'identify', {});
+  await until(() => events.includes('audit'));
   await assert.rejects(c.call('events', 'subscribe', { events: [] }), (e: { code: number }) => e.code === 400);
+  assert.deepEqual((await c.call<{ subscribed: string[] }>('events', 'unsubscribe', 'dispatcher')).subscribed, ['audit']);
   const res = await fetch(`${d.url}/events/subscribe`, {
     method: 'PUT',
     headers: { Authorization: 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64') },
@@ -141,6 +154,29 @@ test('subscribe checks event types and permissions; REST cannot subscribe', asyn
   const un = await c.call<{ subscribed: string[] }>('events', 'unsubscribe', ['audit']);
   assert.deepEqual(un.subscribed, []);
   c.close();
+});
+
+test('seq keeps increasing across a restart, and a since from before it answers gap, never a silent miss', async () => {
+  const stateDir = await tempDir();
+  const first = await startDaemon({}, stateDir);
+  const a = await first.client();
+  await a.call('events', 'subscribe', ['audit']);
+  const seen: number[] = [];
+  a.on('event', (_n: string, args: { seq: number }) => seen.push(args.seq));
+  await a.call('rpc', 'identify', {});
+  await until(() => seen.length > 0);
+  const lastSeen = Math.max(...seen);
+  a.close();
+  await first.stop();
+  const second = await startDaemon({}, stateDir);
+  daemons.push(second);
+  const b = await second.client();
+  const r = await b.call<{ seq: number; gap: boolean; replayed: number }>('events', 'subscribe', { events: ['audit'], since: lastSeen });
+  assert.ok(r.seq > lastSeen, `seq ${r.seq} continues past ${lastSeen}`);
+  assert.equal(r.gap, true, 'the new journal does not reach back to the old daemon');
+  const fresh = await b.call<{ gap: boolean }>('events', 'subscribe', { events: ['audit'], since: 0 });
+  assert.equal(fresh.gap, false, 'since 0: a client that has seen nothing misses nothing of this daemon');
+  b.close();
 });
 
 test('subscribers that stop reading are disconnected; memory stays bounded; others keep up', async () => {

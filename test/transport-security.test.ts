@@ -28,7 +28,20 @@ test('a WebSocket upgrade from a foreign browser Origin is refused; own and list
   // Scripts send no Origin at all.
   const plain = await RawSocket.open(d.url);
   plain.close();
+  // Native clients may send a non-web Origin, which no web page can: QWebSocket("sysadm-client").
+  const qt = await RawSocket.open(d.url, { Origin: 'sysadm-client' });
+  assert.equal((await qt.request('rpc', 'identify', {})).name, 'response');
+  qt.close();
+  await assert.rejects(RawSocket.open(d.url, { Origin: 'chrome-extension://abcdef' }), (e: { status: number }) => e.status === 403, 'any scheme:// is a web origin');
   assert.match(d.output(), /refused WebSocket .* origin "https:\/\/evil.example.com" not allowed/);
+});
+
+test('origins may list null or any string, for pages a browser serves from file: or sandboxed frames', async () => {
+  const d = await startDaemon({ origins: ['null'] });
+  daemons.push(d);
+  const s = await RawSocket.open(d.url, { Origin: 'null' });
+  assert.equal((await s.request('rpc', 'identify', {})).name, 'response');
+  s.close();
 });
 
 test('tls.cert and tls.key switch the port to https and wss', async () => {

@@ -77,9 +77,9 @@ export const CONFIG_KEYS: ConfigTable = {
     doc: '`{"cert": "...", "key": "..."}` switches to https/wss',
   },
   origins: {
-    schema: { type: 'array', items: { type: 'string', pattern: '^https?://[^/\\s]+$' } },
+    schema: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 256 } },
     default: [],
-    doc: "browser origins allowed to open a WebSocket besides the daemon's own",
+    doc: "web origins (`https://host[:port]`, or `null`) allowed to open a WebSocket besides the daemon's own; native clients' non-web Origins (`sysadm-client`) pass anyway",
   },
   token_timeout_s: {
     schema: { type: 'integer', minimum: 1 },

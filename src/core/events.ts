@@ -1,6 +1,6 @@
 import type { Grants, Permission } from './permissions.js';
 import { holds } from './permissions.js';
-import { badRequest, forbidden } from './errors.js';
+import { forbidden } from './errors.js';
 import { textFrame } from './ws-frame.js';
 
 export interface EventType {
@@ -31,7 +31,7 @@ interface Ring { items: Journaled[]; start: number; droppedUpTo: number }
 /** A replay being sent as the socket takes it; live events for that subscriber queue behind it. */
 interface Backlog { events: Journaled[]; next: number; live: number }
 
-export interface SubscribeResult { subscribed: string[]; seq: number; gap?: boolean; replayed?: number }
+export interface SubscribeResult { subscribed: string[]; ignored?: string[]; seq: number; gap?: boolean; replayed?: number }
 
 /**
  * The daemon-wide event stream: one `seq` counter, a bounded journal per event type (so a flood of
@@ -39,7 +39,13 @@ export interface SubscribeResult { subscribed: string[]; seq: number; gap?: bool
  * each event once and drops subscribers whose socket buffer passes `maxBuffered`.
  */
 export class EventHub {
-  private seqNo = 0;
+  /**
+   * Where this daemon's seq starts: its start time in ms × 1000, so that seq keeps increasing
+   * across restarts (unless a daemon published over 1,000 events per ms on average) and a
+   * `since` from before a restart always finds the journal short of it: gap, never a silent miss.
+   */
+  private readonly base = Date.now() * 1000;
+  private seqNo = this.base;
   private readonly types = new Map<string, EventType>();
   private readonly rings = new Map<string, Ring>();
   private readonly subs = new Map<Subscriber, Set<string>>();
@@ -56,11 +62,7 @@ export class EventHub {
 
   defineType(name: string, type: EventType): void {
     this.types.set(name, type);
-    this.rings.set(name, { items: [], start: 0, droppedUpTo: 0 });
-  }
-
-  typeNames(): string[] {
-    return [...this.types.keys()];
+    this.rings.set(name, { items: [], start: 0, droppedUpTo: this.base });
   }
 
   /** `args` must be a fresh object: the journal keeps it as it is. */
@@ -86,17 +88,23 @@ export class EventHub {
    * subscriber's set and sends every journaled event after `since` (or after the reply's `seq`),
    * so replayed and live events arrive in seq order with nothing lost in between.
    */
-  subscribe(sub: Subscriber, types: string[], since?: number): { result: SubscribeResult; activate: () => void } {
+  subscribe(sub: Subscriber, asked: string[], since?: number): { result: SubscribeResult; activate: () => void } {
+    // sysadm skips types it does not publish (its Qt client asks for system-state and others at
+    // sign-in); so do we, saying which, rather than refusing the whole request.
+    const types = asked.filter((t) => this.types.has(t));
+    const ignored = asked.filter((t) => !this.types.has(t));
     for (const t of types) {
-      const def = this.types.get(t);
-      if (!def) throw badRequest(`unknown event type '${t}'`, [{ path: '/events', message: `known types: ${this.typeNames().join(', ')}` }]);
+      const def = this.types.get(t)!;
       if (!holds(sub.grants, def.permission)) throw forbidden(`event type '${t}' needs permission ${def.permission}`);
     }
     const already = this.subs.get(sub) ?? new Set<string>();
     const result: SubscribeResult = { subscribed: [...new Set([...already, ...types])], seq: this.seqNo };
+    if (ignored.length) result.ignored = ignored;
     const from = since ?? this.seqNo;
     if (since !== undefined) {
-      result.gap = types.some((t) => this.rings.get(t)!.droppedUpTo > since);
+      // since 0: a client that has seen nothing yet; only this daemon's own losses are a gap to it.
+      const seen = since === 0 ? this.base : since;
+      result.gap = types.some((t) => this.rings.get(t)!.droppedUpTo > seen);
       result.replayed = this.journaled(sub, types, since).length;
     }
     const activate = () => {

@@ -30,8 +30,18 @@ export function ownOrigins(listenHost: string, port: number, tls: boolean): Set<
   return out;
 }
 
-/** An absent Origin (scripts, hyvectl) is allowed; a browser's must be ours or configured. */
+/**
+ * What a browser can send as Origin: a serialized origin (`scheme://host[:port]`) or `null`
+ * (sandboxed frames, file: pages, some redirects). Anything else cannot come from a web page.
+ */
+const WEB_ORIGIN = /^(null|[a-z][a-z0-9+.-]*:\/\/.*)$/i;
+
+/**
+ * Cross-site WebSocket hijacking and DNS rebinding come from web pages, so a web Origin must be
+ * the daemon's own or configured. An absent Origin (scripts, hyvectl) and a native client's
+ * non-web one (the sysadm Qt client's `QWebSocket("sysadm-client")` sends `sysadm-client`) pass.
+ */
 export function originAllowed(origin: string | undefined, allowed: Set<string>): boolean {
-  if (origin === undefined) return true;
+  if (origin === undefined || !WEB_ORIGIN.test(origin)) return true;
   return allowed.has(origin.toLowerCase());
 }
