@@ -139,6 +139,10 @@ test("subscribe takes sysadm's forms: a single type as a string, and unknown typ
   assert.equal(single.ignored, undefined);
   const none = await c.call<{ subscribed: string[]; ignored: string[] }>('events', 'subscribe', 'system-state');
   assert.deepEqual(none.ignored, ['system-state']);
+  // Type names are looked up, never used as keys of a plain object: these are just unknown types.
+  const polluting = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'prototype'];
+  const odd = await c.call<{ subscribed: string[]; ignored: string[] }>('events', 'subscribe', { events: polluting });
+  assert.deepEqual(odd, { ...odd, subscribed: ['dispatcher', 'audit'], ignored: polluting });
   const events: string[] = [];
   c.on('event', (name: string) => events.push(name));
   await c.call('rpc', 'identify', {});

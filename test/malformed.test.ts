@@ -306,10 +306,6 @@ function buildCases(adminPassword: string): Case[] {
   add('rpc/schema name toString', raw('rpc', 'schema', `{"name":"toString"}`));
   add('__proto__ supplying events to events/subscribe', raw('events', 'subscribe', `{"__proto__":{"events":["audit"]}}`));
   add('__proto__ supplying since to events/subscribe', raw('events', 'subscribe', `{"events":["audit"],"__proto__":{"since":0}}`));
-  for (const t of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'prototype']) {
-    add(`events/subscribe to event type '${t}'`, raw('events', 'subscribe', JSON.stringify([t])));
-  }
-  add('events/subscribe {events:[__proto__]}', raw('events', 'subscribe', '{"events":["__proto__"]}'));
   add('__proto__ chain 1000 deep in rpc/auth args', raw('rpc', 'auth', '{"__proto__":'.repeat(1000) + '{}' + '}'.repeat(1000)), { code: 400 });
   for (const ns of ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', '__lookupGetter__', 'isPrototypeOf']) {
     add(`namespace '${ns}'`, env(ns, 'identify', {}), { code: 400 });
@@ -356,8 +352,6 @@ function buildCases(adminPassword: string): Case[] {
     ['empty string item', ['']],
     ['65-char item', ['e'.repeat(65)]],
     ['17 items', Array(17).fill('audit')],
-    ['unknown type', ['nope']],
-    ['known and unknown type', ['audit', 'nope']],
     ['known type and a number', ['audit', 1]],
     ['nested array', [['audit']]],
     ['null item', [null]],
@@ -371,7 +365,7 @@ function buildCases(adminPassword: string): Case[] {
     ['extra field', { events: ['audit'], extra: 1 }],
     ['null', null],
     ['number', 5],
-    ['string', 'audit'],
+    ['empty string', ''],
     ['true', true],
   ];
   for (const [label, args] of subArgs) add(`events/subscribe args ${label}`, env('events', 'subscribe', args));
