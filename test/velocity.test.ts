@@ -1,13 +1,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { runHyved, startDaemon, type TestDaemon } from './helpers/daemon.js';
 
 // The Velocity seed's requests, sent as the seed writes them: method, path, `authkey` in the body.
 let d: TestDaemon;
 let authkey: string;
 
 before(async () => {
-  d = await startDaemon();
+  d = await startDaemon({ groups: { lab: {} } });
   const c = await d.client();
   [authkey] = await c.call<[string, number]>('rpc', 'auth', { username: 'admin', password: d.adminPassword });
   c.close();
@@ -93,4 +93,32 @@ test('method and body mistakes are 4xx naming what was wrong', async () => {
   const typed = await velocity('POST', '/v/vm/list', { authkey: 7, gid: 'default' });
   assert.equal(typed.status, 400);
   assert.equal(typed.body.details[0].path, '/authkey');
+});
+
+test("a missing permission answers the seed's code for each endpoint: list and efi 401, info 404, state 403", async () => {
+  const users: [string, string[]][] = [['stranger', []], ['viewer', ['--group', 'default', '--perm', 'vm.view']], ['labrat', ['--group', 'lab', '--perm', 'vm.view', '--perm', 'vm.create']]];
+  const keys: Record<string, string> = {};
+  for (const [name, perms] of users) {
+    const r = await runHyved(['user', 'add', name, ...perms, '--password-stdin', '--config', d.configFile], `${name}-password\n`);
+    assert.equal(r.code, 0, r.stderr);
+    const c = await d.client(name, `${name}-password`);
+    [keys[name]] = await c.call<[string, number]>('rpc', 'auth', { username: name, password: `${name}-password` });
+    c.close();
+  }
+  const { body: vm } = await velocity('PUT', '/v/vm/efi', { authkey, name: 'perm-vm', gid: 'default', cpus: 1, memory_mib: 64 });
+  const codes = async (who: string) => ({
+    list: (await velocity('POST', '/v/vm/list', { authkey: keys[who], gid: 'default' })).status,
+    efi: (await velocity('PUT', '/v/vm/efi', { authkey: keys[who], name: `by-${who}`, gid: 'default', cpus: 1, memory_mib: 64 })).status,
+    info: (await velocity('POST', '/v/vm', { authkey: keys[who], vmid: vm.vmid })).status,
+    read: (await velocity('POST', '/v/vm/state', { authkey: keys[who], vmid: vm.vmid })).status,
+    change: (await velocity('PUT', '/v/vm/state', { authkey: keys[who], vmid: vm.vmid, state: 'STOPPED' })).status,
+  });
+  assert.deepEqual(await codes('stranger'), { list: 401, efi: 401, info: 404, read: 403, change: 403 });
+  assert.deepEqual(await codes('viewer'), { list: 200, efi: 401, info: 200, read: 200, change: 403 });
+  // Permissions on another group only: this group's VMs do not exist for them.
+  assert.deepEqual(await codes('labrat'), { list: 401, efi: 401, info: 404, read: 404, change: 404 });
+  // The sysadm API keeps hyved's own codes.
+  const c = await d.client('stranger', 'stranger-password');
+  await assert.rejects(c.call('sysadm', 'vm', { action: 'list', gid: 'default' }), (e: { code: number }) => e.code === 403);
+  c.close();
 });

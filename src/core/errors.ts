@@ -5,7 +5,8 @@
 export const REASONS = {
   bad_request: 'the request or a field in it is invalid (details name each field)',
   unauthorized: 'not signed in, or the token idled out',
-  forbidden: 'a permission is missing, or the address is blocked',
+  forbidden: 'a permission is missing',
+  blocked: 'the address is blocked after repeated failed sign-ins',
   not_found: 'no such VM, group, ISO, task or class',
   not_acceptable: 'an option this host, hypervisor or API does not support',
   quota_exceeded: "the group's quota would be exceeded",
@@ -42,7 +43,7 @@ export class RpcError extends Error {
 
 export const badRequest = (message: string, details: unknown[] = []) => new RpcError(400, message, details);
 export const unauthorized = (message = 'not authenticated') => new RpcError(401, message);
-export const forbidden = (message: string) => new RpcError(403, message);
+export const forbidden = (message: string, reason: Reason = 'forbidden') => new RpcError(403, message, [], reason);
 export const notFound = (message: string) => new RpcError(404, message);
 export const notAcceptable = (message: string, reason: Reason = 'not_acceptable') => new RpcError(406, message, [], reason);
 export const conflict = (message: string, reason: Reason = 'conflict') => new RpcError(409, message, [], reason);

@@ -22,7 +22,7 @@ export class Authenticator implements SignIn {
 
   /** Blocked addresses are refused before any password is looked at. */
   checkAddress(addr: string): void {
-    if (this.blacklist.isBlocked(addr)) throw forbidden('address blocked after repeated authentication failures');
+    if (this.blacklist.isBlocked(addr)) throw forbidden('address blocked after repeated authentication failures', 'blocked');
   }
 
   async password(username: string, password: string, addr: string): Promise<UserRecord> {
@@ -69,7 +69,7 @@ export class Authenticator implements SignIn {
 
   private failure(addr: string, message: string): RpcError {
     return this.blacklist.fail(addr)
-      ? forbidden('address blocked after repeated authentication failures')
+      ? forbidden('address blocked after repeated authentication failures', 'blocked')
       : unauthorized(message);
   }
 }

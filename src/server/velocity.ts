@@ -11,6 +11,8 @@ interface Route {
   fixed?: Record<string, unknown>;
   /** A field whose presence (true) or absence (false) tells a change from a query. */
   stateField?: boolean;
+  /** The seed's code for a missing permission where it is not hyved's 403. */
+  forbidden?: 401 | 404;
 }
 
 /**
@@ -19,9 +21,10 @@ interface Route {
  * the other.
  */
 const ROUTES: Record<string, Route> = {
-  'POST /v/vm/list': { name: 'vm', action: 'list' },
-  'POST /v/vm': { name: 'vm', action: 'info' },
-  'PUT /v/vm/efi': { name: 'vm', action: 'create', fixed: { type: 'EFI' } },
+  'POST /v/vm/list': { name: 'vm', action: 'list', forbidden: 401 },
+  // A VM the caller may not view does not exist for them.
+  'POST /v/vm': { name: 'vm', action: 'info', forbidden: 404 },
+  'PUT /v/vm/efi': { name: 'vm', action: 'create', fixed: { type: 'EFI' }, forbidden: 401 },
   'POST /v/vm/state': { name: 'vm', action: 'state', stateField: false },
   'PUT /v/vm/state': { name: 'vm', action: 'state', stateField: true },
   'POST /v/nic/list': { name: 'nic', action: 'list' },
@@ -76,6 +79,10 @@ export async function handleVelocity(req: IncomingMessage, res: ServerResponse, 
     },
     'rest',
   );
+  if (reply.error?.reason === 'forbidden' && route.forbidden) {
+    const seed = route.forbidden === 404 ? new RpcError(404, `no VM with vmid '${String(fields.vmid)}'`) : new RpcError(401, reply.error.message);
+    return sendError(res, seed);
+  }
   send(res, reply.code, reply.args);
 }
 
