@@ -60,7 +60,10 @@ test('REST errors carry the code as HTTP status and {code,message,details} as ar
   const big = await put('/sysadm/nic', { action: 'list', pad: 'x'.repeat(4000) }, basic);
   assert.equal(big.status, 413);
   const cls = await put('/sysadm/nosuch', { action: 'list' }, basic);
-  assert.equal(cls.status, 400);
+  assert.equal(cls.status, 404);
+  for (const method of ['GET', 'POST', 'DELETE', 'OPTIONS']) {
+    assert.equal((await fetch(d.url + '/sysadm/nosuch', { method })).status, 404, `${method} of an unknown path`);
+  }
   assert.equal((await put('/a/b/c', {}, basic)).status, 404);
   const get = await fetch(d.url + '/sysadm/nic');
   assert.equal(get.status, 405);

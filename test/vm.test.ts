@@ -126,6 +126,14 @@ test('errors: unknown vmid 404, duplicate name 409, quota 406, bad type/mode 406
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('m', { media: [{ mid: 'nothere.iso', mode: 'FLOPPY' }] }))), 406);
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('m', { media: [{ mid: 'nothere.iso', mode: 'USB' }] }))), 404);
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('n', { nics: [{ type: 'BRIDGE', host: 'nope' }] }))), 404);
+  const hostless = await c.call('sysadm', 'vm', guestVm('n', { nics: [{ type: 'BRIDGE' }] })).catch((e: CallError) => e);
+  assert.ok(hostless instanceof CallError);
+  assert.equal(hostless.code, 400);
+  assert.deepEqual(hostless.details.map((x) => (x as { path: string }).path), ['/args/nics/0/host']);
+  const rosetta = await c.call('sysadm', 'vm', guestVm('r', { rosetta: true })).catch((e: CallError) => e);
+  assert.ok(rosetta instanceof CallError);
+  assert.equal(rosetta.code, 406);
+  assert.match(rosetta.message, /^rosetta: /);
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('g', { gid: 'nogroup' }))), 404);
   assert.equal(await code(c.call('sysadm', 'vm', guestVm('k', { kernel: '../../users.json' }))), 400);
   assert.equal(await code(c.call('sysadm', 'vm', { action: 'list', gid: 'nogroup' })), 404);
@@ -227,6 +235,7 @@ test('media by USB, BLOCK and VIRTIO, a display and a NAT nic: QEMU accepts them
   for (const dev of ['usb-storage', 'ide-cd', 'scsi-cd', 'virtio-net-pci', 'VGA,xres=1024,yres=768']) assert.ok(log.includes(dev), dev);
   assert.equal(await code(c.call('sysadm', 'iohyve', { action: 'rmiso', target: 'tiny.iso' })), 409, 'an ISO in use by a VM stays');
   await state(vmid, 'STOPPED', true);
+  await assert.rejects(access(path.join(vmDir(vmid), 'vnc.sock')), 'no socket left behind by a stopped VM');
 });
 
 test('a hung QEMU reads UNKNOWN within the status timeout, and listing never waits on it', async () => {

@@ -2,7 +2,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { customAlphabet } from 'nanoid';
 import type { Config } from '../core/config.js';
-import { RpcError, conflict, notAcceptable, notFound } from '../core/errors.js';
+import { RpcError, badRequest, conflict, notAcceptable, notFound } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { Locks } from '../core/locks.js';
@@ -140,7 +140,8 @@ export class VmEngine {
       if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
     }
     input.nics.forEach((n, i) => {
-      if (n.type === 'BRIDGE' && (!n.host || !Object.hasOwn(config.nics, n.host))) throw notFound(`nics/${i}: no host NIC with NICID '${n.host ?? ''}'`);
+      if (n.type === 'BRIDGE' && n.host === undefined) throw badRequest(`nics/${i}/host: a BRIDGE nic needs the NICID of a host NIC`, [{ path: `/args/nics/${i}/host`, message: 'is required for BRIDGE' }]);
+      if (n.type === 'BRIDGE' && !Object.hasOwn(config.nics, n.host!)) throw notFound(`nics/${i}: no host NIC with NICID '${n.host}'`);
     });
     for (const [i, disc] of input.discs.entries()) {
       if (!Object.hasOwn(config.storage_grades, disc.storage_grade)) throw notFound(`discs/${i}: no storage grade '${disc.storage_grade}'`);

@@ -23,8 +23,9 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, serv
   } catch {
     return send(res, 400, { args: badRequest('bad percent-encoding in path').toArgs() });
   }
+  // An unknown path is 404 whatever the method: the method is not what is wrong.
+  if (!services.router.has(namespace, name)) return send(res, 404, { args: new RpcError(404, `unknown class '${namespace}/${name}'`).toArgs() });
   if (req.method === 'OPTIONS') {
-    if (!services.router.has(namespace, name)) return send(res, 404, { args: new RpcError(404, `unknown class '${namespace}/${name}'`).toArgs() });
     const schemas = services.router.listSchemas(null, { namespace, name });
     res.setHeader('Allow', ALLOW);
     return send(res, 200, { args: { allow: ALLOW.split(', '), actions: schemas[`${namespace}/${name}`] ?? {} } });

@@ -51,8 +51,14 @@ export class Router implements ActionCatalog {
     this.services = services;
     for (const file of await listModules(dir)) {
       const mod = await import(pathToFileURL(file).href);
-      const def = mod.default as Action | undefined;
-      if (def && typeof def.handler === 'function' && typeof def.namespace === 'string') this.register(def);
+      // Helpers (context.ts, describe.ts) export no default; a module missing its `export default`
+      // leaves its schema without a module, which the check below refuses.
+      if (mod.default === undefined) continue;
+      const def = mod.default as Action;
+      if (typeof def?.handler !== 'function' || typeof def.namespace !== 'string') {
+        throw new Error(`${path.relative(dir, file)}: its default export is not an action (defineAction(...))`);
+      }
+      this.register(def);
     }
     const missing = ACTION_KEYS.filter((key) => {
       const [ns, name, action] = key.split('/');

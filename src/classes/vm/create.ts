@@ -14,6 +14,8 @@ export default defineAction('sysadm/vm/create', {
     const cpus = a.cpus ?? profile?.cpus;
     const memory = a.memory_mib ?? profile?.memory_mib;
     if (cpus === undefined || memory === undefined) throw notAcceptable('give cpus and memory_mib, or a hardware_profile');
+    // Velocity's rosetta runs x86 Linux binaries on Apple silicon; taking it and storing false would hide that it is not there.
+    if (a.rosetta) throw notAcceptable('rosetta: Rosetta is only available on macOS hosts with Apple silicon; send false or leave it out');
     const grades = Object.keys(config.storage_grades);
     const def = await vms.create({
       name: a.name,

@@ -16,7 +16,11 @@ const run = promisify(execFile);
 class QemuVm extends EventEmitter implements VmHandle {
   private exited = false;
 
-  constructor(readonly pid: number, private readonly qmp: QmpClient) {
+  constructor(
+    readonly pid: number,
+    private readonly qmp: QmpClient,
+    private readonly rt: ReturnType<typeof runtimePaths>,
+  ) {
     super();
     qmp.on('event', (name: string) => {
       if (name === 'STOP') this.emit('status', 'paused');
@@ -90,9 +94,15 @@ class QemuVm extends EventEmitter implements VmHandle {
   /** The QMP socket closes when QEMU exits; make sure the pid is really gone before saying so. */
   private async onGone(): Promise<void> {
     for (let i = 0; i < 50 && alive(this.pid); i++) await sleep(100);
+    if (!alive(this.pid)) await removeRuntimeFiles(this.rt);
     this.exited = true;
     this.emit('exit');
   }
+}
+
+/** A stopped VM's sockets and pidfile: QEMU leaves vnc.sock (and, when killed, all of them) behind. */
+function removeRuntimeFiles(rt: ReturnType<typeof runtimePaths>): Promise<unknown> {
+  return Promise.all([rt.qmp, rt.console, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
 }
 
 async function commandLineOf(pid: number): Promise<string> {
@@ -155,7 +165,7 @@ export class QemuDriver implements Driver {
 
   async start(plan: LaunchPlan): Promise<VmHandle> {
     const rt = runtimePaths(plan.dir);
-    await Promise.all([rt.qmp, rt.console, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
+    await removeRuntimeFiles(rt);
     if (plan.firmware && !(await stat(rt.efiVars).catch(() => null))) await copyFile(plan.firmware.varsTemplate, rt.efiVars);
     const argv = qemuArgv(plan);
     await appendFile(rt.log, `${new Date().toISOString()} starting: ${this.opts.binary} ${argv.join(' ')}\n`);
@@ -183,7 +193,7 @@ export class QemuDriver implements Driver {
     const pid = await readPid(rt.pidfile);
     if (!pid) throw new HypervisorError('QEMU started but wrote no pidfile');
     const qmp = await connectQmp(rt.qmp, pid);
-    const vm = new QemuVm(pid, qmp);
+    const vm = new QemuVm(pid, qmp, rt);
     await qmp.execute('cont');
     return vm;
   }
@@ -193,10 +203,10 @@ export class QemuDriver implements Driver {
     const pid = await readPid(rt.pidfile);
     // The pid must still be this VM's QEMU, not a recycled pid.
     if (!pid || !alive(pid) || !(await commandLineOf(pid)).includes(`process=${processTag(def.vmid)}`)) {
-      await Promise.all([rt.qmp, rt.console, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
+      await removeRuntimeFiles(rt);
       return null;
     }
-    return new QemuVm(pid, await connectQmp(rt.qmp, pid));
+    return new QemuVm(pid, await connectQmp(rt.qmp, pid), rt);
   }
 
   /** qcow2 discs, sized in MiB. */
