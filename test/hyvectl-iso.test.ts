@@ -15,6 +15,7 @@ import {
   ttyLine,
   type DispatcherEvent,
 } from '../src/client/cli-progress.js';
+import type { ProgressFigures } from '../src/queue/dispatcher.js';
 import { ROOT, startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { sha256, startIsoServer, type IsoServer } from './helpers/servers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,15 +25,15 @@ const MiB = 1024 * 1024;
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
-function event(extra: Partial<DispatcherEvent> = {}): DispatcherEvent {
+/** A running fetch's event at 42.5% and 12.3 MiB/s; `figures` replaces some of its progress figures. */
+function event(extra: Partial<DispatcherEvent> = {}, figures: Partial<ProgressFigures> = {}): DispatcherEvent {
   return {
     event_system: 'sysadm/iohyve',
     state: 'running',
     process_id: 'sysadm_iohyve_fetchiso::abc',
     action: 'fetchiso',
     filename: 'big.iso',
-    percent_done: 42.5,
-    download_rate: 12.3 * MiB,
+    progress: { percent: 42.5, bytes: 4.25 * MiB, total: 10 * MiB, rate: 12.3 * MiB, ...figures },
     description: 'downloading big.iso',
     ...extra,
   };
@@ -65,9 +66,9 @@ describe('cli-progress formatting', () => {
     const label = taskLabel(event());
     assert.equal(label, 'fetchiso big.iso');
     assert.equal(plainLine(label, event()), 'fetchiso big.iso: 42.5% 12.3 MiB/s');
-    assert.equal(plainLine(label, event({ download_rate: null })), 'fetchiso big.iso: 42.5%');
-    assert.equal(plainLine(label, event({ percent_done: null })), 'fetchiso big.iso: downloading 12.3 MiB/s');
-    assert.equal(plainLine(label, event({ percent_done: null, download_rate: null })), null);
+    assert.equal(plainLine(label, event({}, { rate: null })), 'fetchiso big.iso: 42.5%');
+    assert.equal(plainLine(label, event({}, { percent: null })), 'fetchiso big.iso: downloading 12.3 MiB/s');
+    assert.equal(plainLine(label, event({}, { percent: null, rate: null })), null);
     assert.equal(plainLine(label, event({ state: 'pending' })), null);
     assert.equal(stateLine(label, event({ state: 'finished', result: 'failed' })), 'fetchiso big.iso: finished (failed)');
     assert.equal(taskLabel({ process_id: 'x', action: 'fetchiso' }, 'named.iso'), 'fetchiso named.iso');
@@ -77,11 +78,11 @@ describe('cli-progress formatting', () => {
     const withBar = ttyLine('fetchiso big.iso', event(), { columns: 80 });
     assert.match(withBar, /^fetchiso big\.iso \[#+-+\] +42\.5% {2}12\.3 MiB\/s$/);
     assert.ok(withBar.length < 80);
-    const spin = ttyLine('fetchiso big.iso', event({ percent_done: null }), { frame: 1 });
+    const spin = ttyLine('fetchiso big.iso', event({}, { percent: null }), { frame: 1 });
     assert.match(spin, /^fetchiso big\.iso \/ downloading… {2}12\.3 MiB\/s$/);
     assert.doesNotMatch(spin, /\[|%/);
-    assert.match(ttyLine('fetchiso big.iso', event({ percent_done: null, download_rate: null })), /downloading…$/);
-    assert.match(ttyLine('fetchiso big.iso', event({ state: 'pending', percent_done: null })), /queued$/);
+    assert.match(ttyLine('fetchiso big.iso', event({}, { percent: null, rate: null })), /downloading…$/);
+    assert.match(ttyLine('fetchiso big.iso', event({ state: 'pending' }, { percent: null })), /queued$/);
     for (const columns of [20, 40, 60, 200]) assert.ok(ttyLine('fetchiso ' + 'x'.repeat(30), event(), { columns }).length <= columns - 1, String(columns));
   });
 
@@ -89,15 +90,15 @@ describe('cli-progress formatting', () => {
     let t = 0;
     const out: string[] = [];
     const r = new ProgressRenderer({ write: (s) => out.push(s), isTTY: false }, { now: () => t });
-    r.update(event({ state: 'pending', percent_done: null, download_rate: null }));
-    r.update(event({ state: 'running', percent_done: null, download_rate: null }));
-    r.update(event({ percent_done: 1 }));
+    r.update(event({ state: 'pending' }, { percent: null, rate: null }));
+    r.update(event({ state: 'running' }, { percent: null, rate: null }));
+    r.update(event({}, { percent: 1 }));
     t = 500;
-    r.update(event({ percent_done: 2 }));
+    r.update(event({}, { percent: 2 }));
     t = 1000;
-    r.update(event({ percent_done: 3 }));
-    r.update(event({ state: 'finished', result: 'success', percent_done: 100 }));
-    r.update(event({ percent_done: 4 }));
+    r.update(event({}, { percent: 3 }));
+    r.update(event({ state: 'finished', result: 'success' }, { percent: 100 }));
+    r.update(event({}, { percent: 4 }));
     assert.deepEqual(out, [
       'fetchiso big.iso: pending\n',
       'fetchiso big.iso: running\n',
@@ -112,11 +113,11 @@ describe('cli-progress formatting', () => {
     const out: string[] = [];
     const r = new ProgressRenderer({ write: (s) => out.push(s), isTTY: true, columns: 80 }, { now: () => t });
     assert.equal(r.tty, true);
-    r.update(event({ state: 'running', percent_done: 10 }));
+    r.update(event({ state: 'running' }, { percent: 10 }));
     assert.equal(out.length, 1);
     assert.match(out[0], /^\r.*10\.0%.*\x1b\[K$/);
     t = 50;
-    r.update(event({ percent_done: 20 }));
+    r.update(event({}, { percent: 20 }));
     assert.equal(out.length, 1, 'too soon: drawn later');
     await sleep(150);
     assert.equal(out.length, 2, 'the latest event is drawn once the interval has passed');

@@ -129,7 +129,7 @@ test('create → listvms NO → start → YES → stop → delete; one engine be
   assert.deepEqual(list.testguest.running, 'NO');
   assert.deepEqual(list.testguest.vmm, 'NO');
   assert.deepEqual(list.testguest.rcboot, 'NO');
-  assert.ok(!Number.isNaN(Date.parse(list.testguest.description)), 'description is the creation time');
+  assert.match(list.testguest.description, /^[A-Z][a-z]+ \d{1,2}, \d{4} at \d\d:\d\d:\d\d [AP]M \S+$/, 'the creation time, as sysadm showed it');
   assert.equal((await err(iohyve({ action: 'create', name: 'testguest', size: '1G' }))).code, 409);
 
   const vms = (await c.call<any>('sysadm', 'vm', { action: 'list', gid: 'default' })).vms;
@@ -225,7 +225,8 @@ test('install boots the guest with the ISO attached as a CD, as QEMU reports it'
 });
 
 test('issetup, setup and version', async () => {
-  assert.deepEqual(await iohyve({ action: 'issetup' }), { issetup: { setup: 'false' } });
+  assert.deepEqual(await iohyve({ action: 'issetup' }), { issetup: { setup: 'true' } }, 'storage exists from the first start');
+  assert.deepEqual(await iohyve({ action: 'setup' }), { setup: { pool: 'standard', nic: '' } });
   assert.deepEqual(await iohyve({ action: 'setup', pool: 'standard' }), { setup: { pool: 'standard', nic: '' } });
   assert.deepEqual(await iohyve({ action: 'issetup' }), { issetup: { setup: 'true' } });
   assert.equal((await err(iohyve({ action: 'setup', pool: '/etc' }))).code, 404);

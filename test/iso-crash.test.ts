@@ -16,14 +16,14 @@ test('SIGKILL during a fetch: after restart the task reads interrupted, the part
     daemons.push(d);
     const isoDir = path.join(d.stateDir, 'images', 'iso');
     const c = await d.client();
-    const seen: { process_id: string; state: string; percent_done: number | null; result?: string }[] = [];
+    const seen: { process_id: string; state: string; progress: { percent: number | null }; result?: string }[] = [];
     c.on('event', (_n: string, a: (typeof seen)[number]) => seen.push(a));
     await c.call('events', 'subscribe', ['dispatcher']);
     const ok = await c.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url: `${web.url}/big.iso`, name: 'keep.iso' });
     await waitFor(() => seen.some((e) => e.process_id === ok.fetchiso.queueid && e.state === 'finished'), 'the first fetch to finish', 30_000);
     const r = await c.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url: `${web.url}/slow.iso`, name: 'slow.iso' });
     const id = r.fetchiso.queueid;
-    await waitFor(() => seen.some((e) => e.process_id === id && (e.percent_done ?? 0) > 0), 'the slow fetch to make progress', 30_000);
+    await waitFor(() => seen.some((e) => e.process_id === id && (e.progress.percent ?? 0) > 0), 'the slow fetch to make progress', 30_000);
     assert.ok((await readdir(isoDir)).some((f) => f.startsWith('.slow.iso.part')), 'partial exists before the kill');
     c.close();
     await d.stop('SIGKILL');

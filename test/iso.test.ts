@@ -13,8 +13,10 @@ interface DispatcherEvent {
   state: string;
   process_id: string;
   filename?: string;
-  percent_done: number | null;
-  download_rate: number | null;
+  percent_done: string;
+  download_rate: string;
+  progress: { percent: number | null; bytes: number | null; total: number | null; rate: number | null };
+  process_details: Record<string, unknown>;
   result?: string;
   error?: string;
   seq: number;
@@ -70,7 +72,9 @@ test('fetchiso replies at once in sysadm shape; REST answers 202', async () => {
   assert.equal(done.result, 'success');
   assert.equal(done.event_system, 'sysadm/iohyve');
   assert.equal(done.filename, 'big.iso');
-  assert.equal(done.percent_done, 100);
+  assert.equal(done.percent_done, '100%');
+  assert.equal(done.progress.percent, 100);
+  assert.equal(done.progress.bytes, web.body.length);
   const res = await fetch(`${d.url}/sysadm/iohyve`, {
     method: 'PUT',
     headers: { Authorization: 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64') },
@@ -144,7 +148,7 @@ test('progress events reach two clients in the same order; a reconnecting client
 test('dispatcher list and kill in sysadm shapes: a running download is aborted and its partial removed', async () => {
   const r = await admin.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url: `${web.url}/slow.iso`, name: 'slow.iso' });
   const id = r.fetchiso.queueid;
-  await waitFor(() => events.some((e) => e.process_id === id && (e.percent_done ?? 0) > 0), 'the download to make progress');
+  await waitFor(() => events.some((e) => e.process_id === id && (e.progress.percent ?? 0) > 0), 'the download to make progress');
   assert.ok((await storeFiles()).some((f) => f.startsWith('.slow.iso.part')), 'partial file exists while running');
   const list = await admin.call<{ jobs: Record<string, Record<string, { commands: string[]; queue_position: string; state: string }>> }>('rpc', 'dispatcher', { action: 'list' });
   const job = list.jobs['sysadm/iohyve'][id];

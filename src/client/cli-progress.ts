@@ -4,6 +4,8 @@
  * plain throttled lines otherwise).
  */
 
+import type { ProgressFigures } from '../queue/dispatcher.js';
+
 /** The args of a sysadm `dispatcher` event, as far as showing progress needs them. */
 export interface DispatcherEvent {
   event_system?: string;
@@ -11,8 +13,8 @@ export interface DispatcherEvent {
   process_id: string;
   action?: string;
   filename?: string;
-  percent_done: number | null;
-  download_rate: number | null;
+  /** hyved's typed figures; sysadm's strings beside them (percent_done, download_rate) are for sysadm's clients. */
+  progress: ProgressFigures;
   description?: string;
   result?: 'success' | 'failed' | 'canceled' | 'interrupted';
   error?: string;
@@ -75,8 +77,9 @@ export function stateLine(label: string, ev: DispatcherEvent): string {
  */
 export function plainLine(label: string, ev: DispatcherEvent): string | null {
   if (ev.state !== 'running') return null;
-  const rate = formatRate(ev.download_rate);
-  if (typeof ev.percent_done === 'number') return [`${label}: ${formatPercent(ev.percent_done)}`, rate].filter(Boolean).join(' ');
+  const { percent } = ev.progress;
+  const rate = formatRate(ev.progress.rate);
+  if (percent !== null) return [`${label}: ${formatPercent(percent)}`, rate].filter(Boolean).join(' ');
   return rate ? `${label}: downloading ${rate}` : null;
 }
 
@@ -91,16 +94,17 @@ export interface TtyLineOptions {
 export function ttyLine(label: string, ev: DispatcherEvent, opts: TtyLineOptions = {}): string {
   const columns = opts.columns && opts.columns > 0 ? opts.columns : 80;
   const spin = SPINNER[(opts.frame ?? 0) % SPINNER.length];
-  const rate = formatRate(ev.download_rate);
+  const { percent } = ev.progress;
+  const rate = formatRate(ev.progress.rate);
   let line: string;
   if (ev.state === 'pending') line = `${label} ${spin} queued`;
   else if (ev.state === 'finished') line = `${label}: ${ev.result ?? 'finished'}`;
-  else if (typeof ev.percent_done === 'number') {
-    const percent = formatPercent(ev.percent_done).padStart(6);
+  else if (percent !== null) {
+    const shown = formatPercent(percent).padStart(6);
     // label, bar, percent and a rate up to "1023.9 MiB/s" in a line one short of the width.
     const room = columns - 1 - (label.length + 1 + 2 + 1 + 6 + 2 + 12);
     const width = Math.max(10, Math.min(40, room));
-    line = `${label} ${progressBar(ev.percent_done, width)} ${percent}${rate ? `  ${rate}` : ''}`;
+    line = `${label} ${progressBar(percent, width)} ${shown}${rate ? `  ${rate}` : ''}`;
   } else line = `${label} ${spin} downloading…${rate ? `  ${rate}` : ''}`;
   return line.length > columns - 1 ? line.slice(0, Math.max(0, columns - 1)) : line;
 }

@@ -5,8 +5,8 @@ import PQueue from 'p-queue';
 import type { EventHub } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { TaskFiles } from './history.js';
-import type { TaskContext } from '../core/task.js';
-import { LOG_LINES, type TaskRecord, type TaskResult } from './task.js';
+import { dispatcherEvent } from './dispatcher.js';
+import { LOG_LINES, type QueueTaskContext, type TaskRecord, type TaskResult } from './task.js';
 
 const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -21,7 +21,7 @@ export interface TaskSpec {
   command: string;
   key: string | null;
   filename?: string;
-  run(ctx: TaskContext): Promise<unknown>;
+  run(ctx: QueueTaskContext): Promise<unknown>;
 }
 
 export interface QueueOptions { concurrency: number; history: number }
@@ -161,7 +161,7 @@ export class TaskQueue {
     rec.progress.description = 'running';
     await this.files.save(rec);
     this.emit(live);
-    const ctx: TaskContext = {
+    const ctx: QueueTaskContext = {
       signal: live.abort.signal,
       id: rec.id,
       progress: (p) => {
@@ -241,21 +241,4 @@ export class TaskQueue {
     }
     this.events.publish('dispatcher', dispatcherEvent(live.record));
   }
-}
-
-/** A task as sysadm's dispatcher event args. */
-export function dispatcherEvent(t: TaskRecord): Record<string, unknown> {
-  return {
-    event_system: t.event_system,
-    state: t.state,
-    process_id: t.id,
-    action: t.action,
-    owner: t.owner,
-    ...(t.progress.filename ? { filename: t.progress.filename } : {}),
-    percent_done: t.progress.percent,
-    download_rate: t.progress.rate,
-    description: t.progress.description,
-    ...(t.result ? { result: t.result } : {}),
-    ...(t.error ? { error: t.error } : {}),
-  };
 }

@@ -227,7 +227,7 @@ async function writer(c: LoadClient, isoUrl: string): Promise<void> {
         // Wait for the task, then remove the ISO again so the store stays the same size.
         const id = (r.fetchiso as { queueid: string }).queueid;
         const started = Date.now();
-        let job: { state: string; result?: string; percent_done?: number | null } | undefined;
+        let job: { state: string; result?: string } | undefined;
         while (Date.now() - started < 20_000) {
           const list = await c.call<{ jobs: Record<string, Record<string, { state: string; result?: string }>> }>('rpc', 'dispatcher', { action: 'list', history: true }).catch(() => null);
           job = list?.jobs['sysadm/iohyve']?.[id];

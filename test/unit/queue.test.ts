@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const log = createLogger('error', null);
 
-interface Ev { process_id: string; state: string; result?: string; error?: string; percent_done: number | null; seq: number }
+interface Ev { process_id: string; state: string; result?: string; error?: string; percent_done: string; progress: { percent: number | null }; seq: number }
 
 /** The text of a WebSocket frame as EventHub builds them (unmasked). */
 function payloadOf(frame: Buffer): string {
@@ -128,7 +128,8 @@ test('progress events are throttled to a few per second, and the final one alway
   const progress = mine.filter((e) => e.state === 'running');
   assert.ok(progress.length <= 6, `${progress.length} running events for ~0.5 s of progress`);
   assert.equal(mine.at(-1)!.state, 'finished');
-  assert.equal(mine.at(-1)!.percent_done, 100);
+  assert.equal(mine.at(-1)!.progress.percent, 100);
+  assert.equal(mine.at(-1)!.percent_done, '100%');
   const seqs = mine.map((e) => e.seq);
   assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
 });

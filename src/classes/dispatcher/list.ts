@@ -1,4 +1,5 @@
 import { defineAction } from '../context.js';
+import { progressFields } from '../../queue/dispatcher.js';
 import type { TaskRecord } from '../../queue/task.js';
 
 export default defineAction('rpc/dispatcher/list', {
@@ -19,8 +20,7 @@ function describe(t: TaskRecord, position: number) {
     ...(t.error ? { error: t.error } : {}),
     owner: t.owner,
     action: t.action,
-    percent_done: t.progress.percent,
-    download_rate: t.progress.rate,
+    ...progressFields(t),
     description: t.progress.description,
     ...(t.progress.filename ? { filename: t.progress.filename } : {}),
     log: t.log,

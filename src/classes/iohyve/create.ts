@@ -2,7 +2,7 @@ import { Status } from '../../core/action.js';
 import { defineAction } from '../context.js';
 import { conflict } from '../../core/errors.js';
 import { taskKey } from '../../queue/task.js';
-import { IOHYVE_GROUP, gradeFor, parseSize, queueTask, readSettings } from './guest.js';
+import { IOHYVE_GROUP, creationDescription, gradeFor, parseSize, queueTask, readSettings } from './guest.js';
 
 /** iohyve's defaults: 1 CPU, 512 MiB, disk0 of `size`, the creation time as description. */
 export default defineAction('sysadm/iohyve/create', {
@@ -32,7 +32,7 @@ export default defineAction('sysadm/iohyve/create', {
         nics: nic ? [{ type: 'BRIDGE', host: nic }] : services.host.nat ? [{ type: 'NAT' }] : [],
         discs: [{ label: 'disk0', size_mib: sizeMib, storage_grade: grade }],
         autostart: false,
-        description: new Date().toString(),
+        description: creationDescription(new Date()),
         rosetta: false,
       });
       return { name, vmid: def.vmid, size };

@@ -1,9 +1,9 @@
 import path from 'node:path';
-import type { TaskContext } from '../../core/task.js';
 import { badRequest, notFound } from '../../core/errors.js';
 import type { CallContext, Services } from '../context.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import { RecordSchema, readRecord } from '../../store/json-records.js';
+import type { QueueTaskContext } from '../../queue/task.js';
 
 /** iohyve's VMs are the default group's, addressed by name. */
 export const IOHYVE_GROUP = 'default';
@@ -34,6 +34,20 @@ export function formatSize(mib: number): string {
   if (mib % (1024 * 1024) === 0) return `${mib / (1024 * 1024)}T`;
   if (mib % 1024 === 0) return `${mib / 1024}G`;
   return `${mib}M`;
+}
+
+const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+
+/**
+ * A new guest's description, the creation time in local time as sysadm's iohyve documentation
+ * shows it: "February 1, 2016 at 03:11:57 PM EST". (iohyve itself stored date(1)'s output, whose
+ * form depends on the host's locale; this is the one sysadm's clients were shown.)
+ */
+export function creationDescription(d: Date): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  const hour12 = d.getHours() % 12 || 12;
+  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')!.value;
+  return `${MONTHS[d.getMonth()]} ${d.getDate()}, ${d.getFullYear()} at ${two(hour12)}:${two(d.getMinutes())}:${two(d.getSeconds())} ${d.getHours() < 12 ? 'AM' : 'PM'} ${zone}`;
 }
 
 /** sysadm sends flags as "true"/"false" strings; hyved also takes booleans. */
@@ -84,7 +98,7 @@ export function nextDiskLabel(labels: string[]): string {
 export interface Queued { command: string; comment: 'Task Queued'; queueid: string }
 
 /** Queues an iohyve task on `key` (one at a time per ISO or guest) and answers as iohyve did. */
-export function queueTask(ctx: CallContext, action: string, command: string, key: string, run: (t: TaskContext) => Promise<unknown>, filename?: string): Queued {
+export function queueTask(ctx: CallContext, action: string, command: string, key: string, run: (t: QueueTaskContext) => Promise<unknown>, filename?: string): Queued {
   const task = ctx.services.tasks.submit({
     owner: ctx.user!.username,
     queue: 'sysadm/iohyve',
