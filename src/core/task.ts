@@ -5,6 +5,9 @@ export interface TaskProgress {
   rate: number | null;
   description: string;
   filename?: string;
+  /** For a transfer: bytes moved so far, and the size announced (null while unknown). Absent from records written before they existed. */
+  bytes?: number | null;
+  total?: number | null;
 }
 
 /** What a task's body gets from the queue that runs it: the contract between the two, as ActionDef is between router and handler. */

@@ -6,7 +6,8 @@ import type { EventHub } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { TaskFiles } from './history.js';
 import { dispatcherEvent } from './dispatcher.js';
-import { LOG_LINES, type QueueTaskContext, type TaskRecord, type TaskResult } from './task.js';
+import type { TaskContext } from '../core/task.js';
+import { LOG_LINES, type TaskRecord, type TaskResult } from './task.js';
 
 const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -21,7 +22,7 @@ export interface TaskSpec {
   command: string;
   key: string | null;
   filename?: string;
-  run(ctx: QueueTaskContext): Promise<unknown>;
+  run(ctx: TaskContext): Promise<unknown>;
 }
 
 export interface QueueOptions { concurrency: number; history: number }
@@ -161,7 +162,7 @@ export class TaskQueue {
     rec.progress.description = 'running';
     await this.files.save(rec);
     this.emit(live);
-    const ctx: QueueTaskContext = {
+    const ctx: TaskContext = {
       signal: live.abort.signal,
       id: rec.id,
       progress: (p) => {

@@ -1,22 +1,7 @@
+import type { TaskProgress } from '../core/task.js';
+
 export type TaskState = 'pending' | 'running' | 'finished';
 export type TaskResult = 'success' | 'failed' | 'canceled' | 'interrupted';
-
-import type { TaskContext, TaskProgress } from '../core/task.js';
-
-/**
- * A task's progress as the queue keeps and publishes it: core's TaskProgress and, for a transfer,
- * the bytes moved so far and the size announced (null while unknown). Optional because records
- * written before they existed have neither.
- */
-export interface Progress extends TaskProgress {
-  bytes?: number | null;
-  total?: number | null;
-}
-
-/** What the queue hands a task body: core's contract, whose progress also takes the byte counts. */
-export interface QueueTaskContext extends TaskContext {
-  progress(p: Partial<Progress>): void;
-}
 
 /** What is kept of a task in memory and on disk (tasks/<id>.json). */
 export interface TaskRecord {
@@ -34,7 +19,7 @@ export interface TaskRecord {
   state: TaskState;
   result?: TaskResult;
   error?: string;
-  progress: Progress;
+  progress: TaskProgress;
   log: string[];
   time_queued: string;
   time_started?: string;

@@ -1,17 +1,8 @@
 import { createWriteStream } from 'node:fs';
-import type { TaskContext, TaskProgress } from '../core/task.js';
+import type { TaskContext } from '../core/task.js';
 import type { Config } from '../core/config.js';
 import { fetchTo } from './fetch/index.js';
 import type { IsoStore } from './iso-store.js';
-
-/**
- * A task context whose progress also takes a transfer's byte counts, as the queue's does. Declared
- * here rather than imported from the queue, which imports the store already: the folders of a
- * floor must not depend on each other in a circle.
- */
-interface DownloadContext extends TaskContext {
-  progress(p: Partial<TaskProgress & { bytes: number; total: number | null }>): void;
-}
 
 /**
  * Rate over a sliding window of about 3 s, so a stall shows as a falling rate rather than a
@@ -39,7 +30,7 @@ class RateMeter {
  * into place only once complete (and its size matches what the server announced).
  */
 export async function downloadIso(
-  ctx: DownloadContext,
+  ctx: TaskContext,
   store: IsoStore,
   config: Config,
   url: URL,

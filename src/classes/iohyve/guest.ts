@@ -3,7 +3,7 @@ import { badRequest, notFound } from '../../core/errors.js';
 import type { CallContext, Services } from '../context.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import { RecordSchema, readRecord } from '../../store/json-records.js';
-import type { QueueTaskContext } from '../../queue/task.js';
+import type { TaskContext } from '../../core/task.js';
 
 /** iohyve's VMs are the default group's, addressed by name. */
 export const IOHYVE_GROUP = 'default';
@@ -98,7 +98,7 @@ export function nextDiskLabel(labels: string[]): string {
 export interface Queued { command: string; comment: 'Task Queued'; queueid: string }
 
 /** Queues an iohyve task on `key` (one at a time per ISO or guest) and answers as iohyve did. */
-export function queueTask(ctx: CallContext, action: string, command: string, key: string, run: (t: QueueTaskContext) => Promise<unknown>, filename?: string): Queued {
+export function queueTask(ctx: CallContext, action: string, command: string, key: string, run: (t: TaskContext) => Promise<unknown>, filename?: string): Queued {
   const task = ctx.services.tasks.submit({
     owner: ctx.user!.username,
     queue: 'sysadm/iohyve',
