@@ -1,0 +1,110 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import WebSocket from 'ws';
+import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { startIsoServer, type IsoServer } from './helpers/servers.js';
+import { waitFor } from './helpers/wait.js';
+
+/**
+ * A client that behaves as sysadm-ui-qt's core does (Core/sysadm-client.cpp): a QWebSocket made
+ * with origin "sysadm-client" over wss, its own request ids, `identify` with the args "", `auth`,
+ * the subscriptions it makes at sign-in, and the iohyve page's requests. It is written from the
+ * frames that client sends, not with hyved's own client, so nothing of ours smooths the way.
+ */
+class QtLikeClient {
+  private n = 0;
+  private readonly replies = new Map<string, (f: Frame) => void>();
+  readonly events: Frame[] = [];
+
+  private constructor(private readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const f = JSON.parse(data.toString()) as Frame;
+      if (f.namespace === 'events' && f.id === '') this.events.push(f);
+      else this.replies.get(String(f.id))?.(f);
+    });
+  }
+
+  static open(url: string, ca: Buffer): Promise<QtLikeClient> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url.replace(/^https/, 'wss'), { origin: 'sysadm-client', ca });
+      ws.once('open', () => resolve(new QtLikeClient(ws)));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+  }
+
+  /** Sends one frame as the Qt core does (id: a fresh string) and resolves with its reply frame. */
+  send(namespace: string, name: string, args: unknown): Promise<Frame> {
+    const id = `qt-${++this.n}-${Math.random().toString(36).slice(2, 8)}`;
+    return new Promise((resolve) => {
+      this.replies.set(id, resolve);
+      this.ws.send(JSON.stringify({ namespace, name, id, args }));
+    });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+interface Frame { namespace: string; name: string; id: string; args: any }
+
+const daemons: TestDaemon[] = [];
+let web: IsoServer | undefined;
+after(async () => {
+  await Promise.all(daemons.map((d) => d.stop()));
+  await web?.close();
+});
+
+test("the Qt client's sequence over wss: native Origin, identify \"\", auth, its subscriptions, the iohyve page, a fetch with progress", async () => {
+  const dir = await tempDir();
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert,
+  ]);
+  const d = await startDaemon({ tls: { cert, key } });
+  daemons.push(d);
+  web = await startIsoServer();
+  const qt = await QtLikeClient.open(d.url, await readFile(cert));
+
+  const who = await qt.send('rpc', 'identify', '');
+  assert.equal(who.name, 'response');
+  assert.equal(who.args.type, 'server');
+
+  // The core sends its first request right behind auth; the barrier makes it run signed in.
+  const [auth, query] = await Promise.all([qt.send('rpc', 'auth', { username: 'admin', password: d.adminPassword }), qt.send('rpc', 'query', {})]);
+  assert.equal(auth.name, 'response');
+  assert.match(auth.args[0], /^[0-9a-f]+$/);
+  assert.equal(query.args['sysadm/iohyve'], 'read/write');
+
+  const sub = await qt.send('events', 'subscribe', 'system-state');
+  assert.equal(sub.name, 'response', JSON.stringify(sub.args));
+  assert.deepEqual(sub.args.ignored, ['system-state']);
+  assert.equal((await qt.send('events', 'subscribe', 'dispatcher')).name, 'response');
+
+  // page_iohyve: is iohyve set up, then the guests and ISOs.
+  assert.deepEqual((await qt.send('sysadm', 'iohyve', { action: 'issetup' })).args, { issetup: { setup: 'true' } });
+  assert.deepEqual((await qt.send('sysadm', 'iohyve', { action: 'listvms' })).args, { listvms: {} });
+  const fetched = await qt.send('sysadm', 'iohyve', { action: 'fetchiso', url: `${web.url}/big.iso` });
+  assert.equal(fetched.name, 'response', JSON.stringify(fetched.args));
+  const queueid = fetched.args.fetchiso.queueid as string;
+  const done = await waitFor(
+    () => qt.events.find((e) => e.name === 'dispatcher' && e.args.process_id === queueid && e.args.state === 'finished'),
+    'the fetch to finish',
+    30_000,
+  );
+  assert.equal(done.args.result, 'success');
+  const progress = qt.events.filter((e) => e.name === 'dispatcher' && e.args.process_id === queueid);
+  // The GUI reads these with toString(): strings, never numbers.
+  for (const e of progress) assert.equal(typeof e.args.percent_done, 'string', JSON.stringify(e.args));
+  assert.equal(done.args.percent_done, '100%');
+  const isos = await qt.send('sysadm', 'iohyve', { action: 'listisos' });
+  assert.ok(isos.args.listisos.includes('big.iso'), JSON.stringify(isos.args));
+  qt.close();
+});
