@@ -5,7 +5,9 @@ import { prepareStateDir, startDaemon } from '../server/daemon.js';
 import { createLogger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
 import { UserError, UserStore, randomPassword } from '../store/users.js';
+import { CHECKSUM_PATTERN } from '../store/keys.js';
 import { ALL_GROUPS, isPermission } from '../core/permissions.js';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 const USAGE = `usage:
@@ -14,6 +16,9 @@ const USAGE = `usage:
   hyved user del NAME
   hyved user passwd NAME [--password-stdin]
   hyved user list
+  hyved user key add NAME [--nickname N] [--email E] [--file KEY.pem]   (else the key is read from stdin)
+  hyved user key list NAME
+  hyved user key del NAME CHECKSUM
   (user commands take --config and --state-dir too)
   hyved --version`;
 
@@ -25,6 +30,9 @@ const options = {
   group: { type: 'string', multiple: true },
   perm: { type: 'string', multiple: true },
   'password-stdin': { type: 'boolean' },
+  nickname: { type: 'string' },
+  email: { type: 'string' },
+  file: { type: 'string' },
   version: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -36,6 +44,7 @@ async function main(): Promise<number> {
   if (values.version) return print(VERSION, 0);
   const overrides: ConfigOverrides = { config: values.config, listen: values.listen, stateDir: values['state-dir'] };
   const [command = 'serve', sub, name, ...rest] = positionals;
+  if (command === 'user' && sub === 'key') return userKey(positionals.slice(2), overrides, values);
   if (rest.length) return print(`unexpected arguments: ${rest.join(' ')}\n${USAGE}`, 2);
   if (command === 'serve') return serve(overrides);
   if (command === 'user') return user(sub, name, overrides, parsed.tokens ?? [], values);
@@ -111,7 +120,8 @@ async function user(
   if (sub === 'list') {
     for (const u of store.list()) {
       const grants = Object.entries(u.perms).map(([g, p]) => `${g === ALL_GROUPS ? 'everywhere' : g}: ${p.join(',')}`);
-      process.stdout.write(`${u.username}${u.admin ? ' (admin)' : ''}${grants.length ? '  ' + grants.join('; ') : ''}\n`);
+      const keys = u.keys?.length ? `  keys: ${u.keys.length}` : '';
+      process.stdout.write(`${u.username}${u.admin ? ' (admin)' : ''}${grants.length ? '  ' + grants.join('; ') : ''}${keys}\n`);
     }
     return 0;
   }
@@ -131,6 +141,51 @@ async function user(
     return print(`password of ${name} changed${generated ? ` to: ${password}` : ''}`, 0);
   }
   return print(`unknown user command '${sub ?? ''}'\n${USAGE}`, 2);
+}
+
+/** `hyved user key add|list|del`: the public keys a user signs in with (rpc/auth_ssl); a running daemon sees changes at once. */
+async function userKey(
+  args: string[],
+  overrides: ConfigOverrides,
+  values: { nickname?: string; email?: string; file?: string },
+): Promise<number> {
+  const [verb, name, ...rest] = args;
+  const expected = verb === 'del' ? 1 : 0;
+  if (!name) return print(`user key ${verb ?? ''}: NAME is required\n${USAGE}`, 2);
+  if (rest.length !== expected) return print(`user key ${verb}: ${rest.length < expected ? 'CHECKSUM is required' : `unexpected arguments: ${rest.slice(expected).join(' ')}`}\n${USAGE}`, 2);
+  const config = loadConfig(overrides);
+  const store = new UserStore(config.state_dir);
+  await store.refresh();
+  if (verb === 'list') {
+    if (!store.get(name)) throw new UserError(`no user '${name}'`);
+    for (const { checksum, key } of store.keysOf(name)) {
+      process.stdout.write(`${checksum}  ${key.added}  ${key.nickname ?? '-'}${key.email ? ` <${key.email}>` : ''}\n`);
+    }
+    return 0;
+  }
+  if (verb === 'add') {
+    const key =
+      values.file === undefined
+        ? await readStdin()
+        : await readFile(values.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+            throw new UserError(`cannot read ${values.file}: ${err.code ?? err.message}`);
+          });
+    const { checksum, added } = await store.addKey(name, key, { nickname: values.nickname, email: values.email });
+    return print(`${added ? 'added key' : 'key already registered, nickname and email updated:'} ${checksum} for ${name}`, 0);
+  }
+  if (verb === 'del') {
+    const checksum = rest[0];
+    if (!CHECKSUM_PATTERN.test(checksum)) throw new UserError(`'${checksum}' is not a key checksum (as 'hyved user key list' shows them)`);
+    await store.removeKey(name, checksum);
+    return print(`removed key ${checksum} of ${name}`, 0);
+  }
+  return print(`unknown user key command '${verb ?? ''}'\n${USAGE}`, 2);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function print(text: string, code: number): number {

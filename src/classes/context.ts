@@ -16,6 +16,10 @@ export interface SignIn {
   readonly tokenSeconds: number;
   login(username: string, password: string, addr: string): Promise<{ user: UserRecord; token: string }>;
   token(token: string, addr: string): Promise<UserRecord>;
+  /** Key sign-in, stage 1: a test string bound to this address and connection (null over REST), live 30 s. */
+  keyChallenge(addr: string, holder: ConnectionHandle | null): string;
+  /** Key sign-in, stage 2: the test string encrypted with a registered key's private half (base64); the key names the user. */
+  keyLogin(signed: string, addr: string, holder: ConnectionHandle | null): Promise<{ user: UserRecord; token: string }>;
   endSession(key: string): void;
 }
 

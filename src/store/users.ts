@@ -6,12 +6,25 @@ import { writeFileAtomic } from './atomic.js';
 import { RecordSchema, describeProblems, detail, parseRecord, pointerKey, preserveCopy } from './json-records.js';
 import { ALL_GROUPS, NAME_PATTERN, isPermission, type Grants } from '../core/permissions.js';
 import type { ErrorDetail } from '../core/schemas.js';
+import { KeyError, canonicalKey, keyChecksum } from './keys.js';
+
+/** A public key its user signs in with (rpc/auth_ssl): canonical SPKI PEM (see keys.ts). */
+export interface KeyRecord {
+  pem: string;
+  nickname?: string;
+  email?: string;
+  added: string;
+}
 
 export interface UserRecord extends Grants {
   username: string;
   created: string;
   scrypt: { N: number; r: number; p: number; salt: string; hash: string };
+  keys?: KeyRecord[];
 }
+
+/** At most this many keys per user (also the schema's maxItems). */
+export const MAX_KEYS = 32;
 
 interface UsersFile { version: 1; users: Record<string, UserRecord> }
 
@@ -27,7 +40,15 @@ function scrypt(password: string, salt: Buffer, opts: ScryptOptions): Promise<Bu
   );
 }
 
-export class UserError extends Error {}
+/** A refused user change; `kind` tells the RPC layer which code it is (the command line exits 2 on any). */
+export class UserError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'invalid' | 'not_found' | 'conflict' = 'invalid',
+  ) {
+    super(message);
+  }
+}
 
 export function checkGrants(perms: Record<string, string[]>): void {
   for (const [gid, list] of Object.entries(perms)) {
@@ -45,6 +66,20 @@ function userProblems(key: string, user: UserRecord, at: string): ErrorDetail[] 
     list.forEach((p, i) => isPermission(p) || out.push(detail(`${at}/perms${pointerKey(gid)}/${i}`, `'${p}' is not a permission`)));
   }
   if (!Number.isInteger(Math.log2(user.scrypt.N))) out.push(detail(`${at}/scrypt/N`, 'must be a power of two'));
+  const seen = new Set<string>();
+  user.keys?.forEach((k, i) => {
+    let canonical: string;
+    try {
+      canonical = canonicalKey(k.pem);
+    } catch (err) {
+      if (!(err instanceof KeyError)) throw err;
+      out.push(detail(`${at}/keys/${i}/pem`, err.message));
+      return;
+    }
+    if (canonical !== k.pem) out.push(detail(`${at}/keys/${i}/pem`, 'is not in canonical form (SPKI PEM as written by hyved)'));
+    if (seen.has(canonical)) out.push(detail(`${at}/keys/${i}/pem`, 'is listed twice'));
+    seen.add(canonical);
+  });
   return out;
 }
 
@@ -85,6 +120,8 @@ export class UserStore {
   private dirty = true;
   private checkedAt = 0;
   private watcher: FSWatcher | null = null;
+  // Changes run one at a time: each re-reads the file, edits, and writes it whole.
+  private changes: Promise<unknown> = Promise.resolve();
 
   constructor(stateDir: string) {
     this.file = path.join(stateDir, 'users.json');
@@ -172,8 +209,12 @@ export class UserStore {
   async add(username: string, password: string, grants: Grants): Promise<UserRecord> {
     if (!NAME_PATTERN.test(username)) throw new UserError(`bad user name '${username}' (letters, digits, _ . -; at most 32)`);
     checkGrants(grants.perms);
+    return this.change(() => this.addNow(username, password, grants));
+  }
+
+  private async addNow(username: string, password: string, grants: Grants): Promise<UserRecord> {
     await this.refresh(true);
-    if (this.get(username)) throw new UserError(`user '${username}' exists`);
+    if (this.get(username)) throw new UserError(`user '${username}' exists`, 'conflict');
     const record: UserRecord = {
       username,
       admin: grants.admin,
@@ -186,29 +227,96 @@ export class UserStore {
     return record;
   }
 
-  async remove(username: string): Promise<void> {
+  remove(username: string): Promise<void> {
+    return this.change(() => this.removeNow(username));
+  }
+
+  private async removeNow(username: string): Promise<void> {
     await this.refresh(true);
-    if (!this.get(username)) throw new UserError(`no user '${username}'`);
+    if (!this.get(username)) throw new UserError(`no user '${username}'`, 'not_found');
     delete this.data.users[username];
     await this.save();
   }
 
-  async setPassword(username: string, password: string): Promise<void> {
-    await this.refresh(true);
-    const user = this.get(username);
-    if (!user) throw new UserError(`no user '${username}'`);
-    user.scrypt = await hashPassword(password);
-    await this.save();
+  setPassword(username: string, password: string): Promise<void> {
+    return this.change(async () => {
+      await this.refresh(true);
+      const user = this.get(username);
+      if (!user) throw new UserError(`no user '${username}'`, 'not_found');
+      user.scrypt = await hashPassword(password);
+      await this.save();
+    });
+  }
+
+  /** The keys `username` signs in with, by checksum; empty for an unknown user. */
+  keysOf(username: string): { checksum: string; key: KeyRecord }[] {
+    return (this.get(username)?.keys ?? []).map((key) => ({ checksum: keyChecksum(key.pem), key }));
+  }
+
+  /**
+   * Registers a public key (any form canonicalKey reads) for `username`. The same key again
+   * updates the nickname and email given; a key another user holds is refused, as a key names its user
+   * at sign-in. Resolves with its checksum and whether it was new.
+   */
+  addKey(username: string, key: string, about: { nickname?: string; email?: string } = {}): Promise<{ checksum: string; added: boolean }> {
+    let pem: string;
+    try {
+      pem = canonicalKey(key);
+    } catch (err) {
+      throw err instanceof KeyError ? new UserError(err.message) : err;
+    }
+    const checksum = keyChecksum(pem);
+    return this.change(async () => {
+      await this.refresh(true);
+      const user = this.get(username);
+      if (!user) throw new UserError(`no user '${username}'`, 'not_found');
+      if (this.list().some((u) => u !== user && u.keys?.some((k) => k.pem === pem))) {
+        throw new UserError('this key is registered to another user; a key may sign in one user only', 'conflict');
+      }
+      const keys = user.keys ?? [];
+      const old = keys.find((k) => k.pem === pem);
+      if (!old && keys.length >= MAX_KEYS) throw new UserError(`'${username}' has ${MAX_KEYS} keys, the most allowed: remove one first`, 'conflict');
+      // A field left out keeps its value; an empty one clears it.
+      const nickname = about.nickname ?? old?.nickname;
+      const email = about.email ?? old?.email;
+      const record: KeyRecord = { pem, ...(nickname ? { nickname } : {}), ...(email ? { email } : {}), added: old?.added ?? new Date().toISOString() };
+      user.keys = old ? keys.map((k) => (k === old ? record : k)) : [...keys, record];
+      await this.save();
+      return { checksum, added: !old };
+    });
+  }
+
+  /** Removes the key with this checksum from `username`'s keys. */
+  removeKey(username: string, checksum: string): Promise<void> {
+    return this.change(async () => {
+      await this.refresh(true);
+      const user = this.get(username);
+      if (!user) throw new UserError(`no user '${username}'`, 'not_found');
+      const keys = user.keys ?? [];
+      const left = keys.filter((k) => keyChecksum(k.pem) !== checksum);
+      if (left.length === keys.length) throw new UserError(`'${username}' has no key with checksum ${checksum}`, 'not_found');
+      if (left.length) user.keys = left;
+      else delete user.keys;
+      await this.save();
+    });
+  }
+
+  private change<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.changes.then(fn);
+    this.changes = result.catch(() => {});
+    return result;
   }
 
   private async save(): Promise<void> {
+    // Serialized before any wait: what is written is what the change left, whatever happens meanwhile.
+    const text = JSON.stringify(this.data, null, 2) + '\n';
     if (this.unkept) {
       await this.keepDamaged(this.unkept).catch((err: Error) => {
         throw new UserError(`not rewriting ${this.file}: its damaged entries cannot be copied aside first (${err.message})`);
       });
     }
     await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(this.file, JSON.stringify(this.data, null, 2) + '\n', 0o600);
+    await writeFileAtomic(this.file, text, 0o600);
     this.mtimeMs = (await stat(this.file)).mtimeMs;
   }
 }
