@@ -1,6 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { constants, generateKeyPairSync, privateEncrypt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -60,7 +61,7 @@ after(async () => {
   await web?.close();
 });
 
-test("the Qt client's sequence over wss: native Origin, identify \"\", auth, its subscriptions, the iohyve page, a fetch with progress", async () => {
+test("the Qt client's sequence over wss: native Origin, identify \"\", auth, its subscriptions, the iohyve page, a fetch with progress, key registration and key sign-in", async () => {
   const dir = await tempDir();
   const cert = path.join(dir, 'cert.pem');
   const key = path.join(dir, 'key.pem');
@@ -106,5 +107,25 @@ test("the Qt client's sequence over wss: native Origin, identify \"\", auth, its
   assert.equal(done.args.percent_done, '100%');
   const isos = await qt.send('sysadm', 'iohyve', { action: 'listisos' });
   assert.ok(isos.args.listisos.includes('big.iso'), JSON.stringify(isos.args));
+
+  // Key sign-in, as the core does for any host but localhost: register the public key over the
+  // password session, then a new connection signs in with the key alone.
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const registered = await qt.send('rpc', 'settings', { action: 'register_ssl_cert', pub_key: Buffer.from(pem).toString('base64'), nickname: 'qt-test' });
+  assert.equal(registered.name, 'response', JSON.stringify(registered.args));
   qt.close();
+
+  const second = await QtLikeClient.open(d.url, await readFile(cert));
+  const challenge = await second.send('rpc', 'auth_ssl', '');
+  assert.equal(challenge.name, 'response', JSON.stringify(challenge.args));
+  const encrypted = privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(challenge.args.test_string)).toString('base64');
+  const [signedIn, listed] = await Promise.all([
+    second.send('rpc', 'auth_ssl', { encrypted_string: encrypted }),
+    second.send('sysadm', 'iohyve', { action: 'listisos' }),
+  ]);
+  assert.equal(signedIn.name, 'response', JSON.stringify(signedIn.args));
+  assert.match(signedIn.args[0], /^[0-9a-f]+$/);
+  assert.equal(listed.name, 'response', 'the request right behind auth_ssl runs signed in');
+  second.close();
 });
