@@ -1,12 +1,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { constants, generateKeyPairSync, privateEncrypt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import WebSocket from 'ws';
-import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { selfSignedCert } from './helpers/tls.js';
 import { startIsoServer, type IsoServer } from './helpers/servers.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -62,17 +59,11 @@ after(async () => {
 });
 
 test("the Qt client's sequence over wss: native Origin, identify \"\", auth, its subscriptions, the iohyve page, a fetch with progress, key registration and key sign-in", async () => {
-  const dir = await tempDir();
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert,
-  ]);
+  const { cert, key, ca } = await selfSignedCert();
   const d = await startDaemon({ tls: { cert, key } });
   daemons.push(d);
   web = await startIsoServer();
-  const qt = await QtLikeClient.open(d.url, await readFile(cert));
+  const qt = await QtLikeClient.open(d.url, ca);
 
   const who = await qt.send('rpc', 'identify', '');
   assert.equal(who.name, 'response');
@@ -116,7 +107,7 @@ test("the Qt client's sequence over wss: native Origin, identify \"\", auth, its
   assert.equal(registered.name, 'response', JSON.stringify(registered.args));
   qt.close();
 
-  const second = await QtLikeClient.open(d.url, await readFile(cert));
+  const second = await QtLikeClient.open(d.url, ca);
   const challenge = await second.send('rpc', 'auth_ssl', '');
   assert.equal(challenge.name, 'response', JSON.stringify(challenge.args));
   const encrypted = privateEncrypt({ key: privateKey, padding: constants.RSA_PKCS1_PADDING }, Buffer.from(challenge.args.test_string)).toString('base64');

@@ -1,13 +1,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import https from 'node:https';
 import { HyvedClient } from '../src/client/client.js';
 import { RawSocket } from './helpers/raw.js';
-import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { selfSignedCert } from './helpers/tls.js';
+import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 
 const daemons: TestDaemon[] = [];
 after(() => Promise.all(daemons.map((d) => d.stop())));
@@ -45,17 +42,10 @@ test('origins may list null or any string, for pages a browser serves from file:
 });
 
 test('tls.cert and tls.key switch the port to https and wss', async () => {
-  const dir = await tempDir();
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert,
-  ]);
+  const { cert, key, ca } = await selfSignedCert();
   const d = await startDaemon({ tls: { cert, key } });
   daemons.push(d);
   assert.match(d.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-  const ca = await readFile(cert);
   const c = await HyvedClient.connect(d.url, { ca });
   assert.ok(c.ws.url.startsWith('wss://'));
   await c.login('admin', d.adminPassword);
