@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type ConfigOverrides } from '../core/config.js';
-import { prepareStateDir, startDaemon } from '../server/daemon.js';
-import { createLogger } from '../core/logger.js';
+import { startDaemon } from '../server/daemon.js';
+import { StartupError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { UserError, UserStore, randomPassword } from '../store/users.js';
 import { CHECKSUM_PATTERN } from '../store/keys.js';
 import { ALL_GROUPS, isPermission } from '../core/permissions.js';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 
 const USAGE = `usage:
   hyved [serve] [--config FILE] [--listen HOST:PORT] [--state-dir DIR]
@@ -52,10 +51,8 @@ async function main(): Promise<number> {
 }
 
 async function serve(overrides: ConfigOverrides): Promise<number> {
-  const config = loadConfig(overrides);
-  await prepareStateDir(config.state_dir);
-  const log = createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
-  const daemon = await startDaemon(config, log);
+  const daemon = await startDaemon(loadConfig(overrides));
+  const log = daemon.services.log;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -107,6 +104,16 @@ async function readPassword(fromStdin: boolean | undefined): Promise<{ password:
   return { password: Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, ''), generated: false };
 }
 
+/** The users of the configured state dir, for `hyved user ...`. */
+async function openUsers(overrides: ConfigOverrides): Promise<UserStore> {
+  const { state_dir } = loadConfig(overrides);
+  // Root and developer runs default to different dirs (README, Command line): say which one this is.
+  process.stderr.write(`hyved: state dir ${state_dir}\n`);
+  const store = new UserStore(state_dir);
+  await store.refresh();
+  return store;
+}
+
 async function user(
   sub: string | undefined,
   name: string | undefined,
@@ -114,9 +121,7 @@ async function user(
   tokens: Token[],
   values: { admin?: boolean; 'password-stdin'?: boolean },
 ): Promise<number> {
-  const config = loadConfig(overrides);
-  const store = new UserStore(config.state_dir);
-  await store.refresh();
+  const store = await openUsers(overrides);
   if (sub === 'list') {
     for (const u of store.list()) {
       const grants = Object.entries(u.perms).map(([g, p]) => `${g === ALL_GROUPS ? 'everywhere' : g}: ${p.join(',')}`);
@@ -153,9 +158,7 @@ async function userKey(
   const expected = verb === 'del' ? 1 : 0;
   if (!name) return print(`user key ${verb ?? ''}: NAME is required\n${USAGE}`, 2);
   if (rest.length !== expected) return print(`user key ${verb}: ${rest.length < expected ? 'CHECKSUM is required' : `unexpected arguments: ${rest.slice(expected).join(' ')}`}\n${USAGE}`, 2);
-  const config = loadConfig(overrides);
-  const store = new UserStore(config.state_dir);
-  await store.refresh();
+  const store = await openUsers(overrides);
   if (verb === 'list') {
     if (!store.get(name)) throw new UserError(`no user '${name}'`);
     for (const { checksum, key } of store.keysOf(name)) {
@@ -198,7 +201,7 @@ main().then(
     process.exitCode = code;
   },
   (err) => {
-    if (err instanceof ConfigError || err instanceof UserError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof ConfigError || err instanceof UserError || err instanceof StartupError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`hyved: ${(err as Error).message}\n`);
       process.exitCode = 2;
     } else {

@@ -15,11 +15,12 @@ export const REASONS = {
   busy: 'the resource is in the middle of another change',
   too_large: 'the frame or body is over the size limit',
   internal: 'the hypervisor, a tool or the daemon failed (the message says what)',
+  shutting_down: 'the daemon is stopping: the request was not run, or did not finish within the grace period',
 } as const;
 
 export type Reason = keyof typeof REASONS;
 
-const BY_CODE: Record<number, Reason> = { 400: 'bad_request', 405: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 406: 'not_acceptable', 409: 'conflict', 413: 'too_large' };
+const BY_CODE: Record<number, Reason> = { 400: 'bad_request', 405: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 406: 'not_acceptable', 409: 'conflict', 413: 'too_large', 503: 'shutting_down' };
 
 /** An error meant for the client: `code` follows HTTP, `message` is safe to show. */
 export class RpcError extends Error {
@@ -47,3 +48,6 @@ export const forbidden = (message: string, reason: Reason = 'forbidden') => new 
 export const notFound = (message: string) => new RpcError(404, message);
 export const notAcceptable = (message: string, reason: Reason = 'not_acceptable') => new RpcError(406, message, [], reason);
 export const conflict = (message: string, reason: Reason = 'conflict') => new RpcError(409, message, [], reason);
+
+/** A start-up failure the operator has to resolve (address in use, state dir held): one line, exit 2. */
+export class StartupError extends Error {}

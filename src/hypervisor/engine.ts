@@ -79,6 +79,7 @@ export class VmEngine {
     }
     for (const rt of this.vms.values()) {
       if (rt.def.autostart && rt.state === 'STOPPED') {
+        this.d.log.info(`autostarting VM ${rt.def.name} (${rt.def.vmid})`);
         this.setState(rt.def.vmid, 'RUNNING', false).catch((err) =>
           this.d.log.error(`autostart of ${rt.def.name} failed: ${(err as Error).message}`),
         );

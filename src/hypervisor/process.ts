@@ -1,4 +1,9 @@
+import { execFile } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /**
  * Whether a process exists. Signal 0 checks without signalling; EPERM means the process is
@@ -32,4 +37,17 @@ export function waitForExit(handle: EventEmitter, exited: boolean, timeoutMs: nu
     }, timeoutMs);
     handle.once('exit', onExit);
   });
+}
+
+/**
+ * A process's command line, to tell a recycled pid from the process that wrote it down: exact from
+ * /proc on Linux; elsewhere split on blanks from ps(1). [] when the process is gone.
+ */
+export async function argvOf(pid: number): Promise<string[]> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+  } catch {
+    const { stdout } = await run('ps', ['-ww', '-o', 'command=', '-p', String(pid)]).catch(() => ({ stdout: '' }));
+    return stdout.trim().split(/\s+/).filter(Boolean);
+  }
 }

@@ -6,6 +6,7 @@ import type { ConnectionHandle } from '../classes/context.js';
 import { RpcError, badRequest, unauthorized } from '../core/errors.js';
 import { errorFrame, parseEnvelope, responseFrame } from './envelope.js';
 import type { Subscriber } from '../core/events.js';
+import type { Request } from './router.js';
 import { execute } from './execute.js';
 import type { DaemonServices as Services } from './services.js';
 import { sessionKey } from './sessions.js';
@@ -27,7 +28,10 @@ export class Connection implements ConnectionHandle {
   sessionKey: string | null = null;
   readonly subscriber: Subscriber;
   private user: UserRecord | null = null;
-  private inFlight = 0;
+  // Requests not yet replied to; a reply is sent only by the one who removes its request.
+  private readonly unanswered = new Set<Request>();
+  // Set once the daemon is stopping: later requests get this at once.
+  private refusal: RpcError | null = null;
   private paused = false;
   private lastHeard = Date.now();
   private idleTimer: NodeJS.Timeout | null = null;
@@ -103,6 +107,17 @@ export class Connection implements ConnectionHandle {
     this.ws.close(code, reason);
   }
 
+  /** Daemon shutdown begins: requests from now on are answered with `error` without being run. */
+  refuseNew(error: RpcError): void {
+    this.refusal = error;
+  }
+
+  /** Daemon shutdown's grace period is over: every request still unanswered gets `error` now. */
+  answerUnfinished(error: RpcError): void {
+    for (const req of this.unanswered) this.send(errorFrame(req.namespace, req.id, error));
+    this.unanswered.clear();
+  }
+
   private send(reply: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.batch();
@@ -157,14 +172,18 @@ export class Connection implements ConnectionHandle {
     const parsed = parseEnvelope(buf.toString('utf8'));
     if (!parsed.ok) return this.send(errorFrame(parsed.namespace, parsed.id, parsed.error));
     const req = parsed.req;
-    this.inFlight++;
-    if (this.inFlight >= MAX_IN_FLIGHT && !this.paused) {
+    if (this.refusal) return this.send(errorFrame(req.namespace, req.id, this.refusal));
+    this.unanswered.add(req);
+    if (this.unanswered.size >= MAX_IN_FLIGHT && !this.paused) {
       this.paused = true;
       this.ws.pause();
     }
-    const run = () =>
-      execute(this.services, req, { remoteAddress: this.remoteAddress, connection: this, authenticate: () => this.authenticate() }, 'ws')
+    const run = () => {
+      // Answered by the shutdown while it waited behind a barrier: the client was told it did not finish.
+      if (!this.unanswered.has(req)) return;
+      return execute(this.services, req, { remoteAddress: this.remoteAddress, connection: this, authenticate: () => this.authenticate() }, 'ws')
         .then((reply) => {
+          if (!this.unanswered.delete(req)) return;
           if (reply.error) this.send(errorFrame(req.namespace, req.id, reply.error));
           else this.send(responseFrame(req.namespace, req.id, reply.args));
         })
@@ -172,18 +191,18 @@ export class Connection implements ConnectionHandle {
           this.services.log.error(`reply to ${this.remoteAddress} failed: ${(err as Error).stack}`);
         })
         .finally(() => this.afterReply());
+    };
     if (this.services.router.isBarrier(req)) this.barrier = this.barrier.then(run);
     else void this.barrier.then(run);
   }
 
   private afterReply(): void {
-    this.inFlight--;
     // A client that pipelines requests but never reads the replies is cut off, not buffered for.
     if (this.ws.bufferedAmount > this.services.config.events.max_buffered_bytes) {
       this.subscriber.drop('replies unread past the buffer bound');
       return;
     }
-    if (this.paused && this.inFlight < MAX_IN_FLIGHT / 2) {
+    if (this.paused && this.unanswered.size < MAX_IN_FLIGHT / 2) {
       this.paused = false;
       this.ws.resume();
     }
@@ -208,6 +227,6 @@ export class Connection implements ConnectionHandle {
   }
 
   get pending(): number {
-    return this.inFlight;
+    return this.unanswered.size;
   }
 }

@@ -5,10 +5,11 @@ import { UserStore, randomPassword } from '../store/users.js';
 import { Authenticator } from './auth.js';
 import type { Config } from '../core/config.js';
 import { EventHub } from '../core/events.js';
-import { createLogger, type Logger } from '../core/logger.js';
+import { createLogger } from '../core/logger.js';
 import { Router } from './router.js';
 import type { DaemonServices as Services } from './services.js';
 import { Transport } from './transport.js';
+import { StateDirLock } from './state-lock.js';
 import { TaskQueue } from '../queue/queue.js';
 import { IsoStore } from '../store/iso-store.js';
 import { VmStore } from '../store/vm-store.js';
@@ -23,19 +24,29 @@ const CLASSES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export interface Daemon {
   services: Services;
   url: string;
-  /** Stops listening and drains requests; VMs are left running. */
+  /** Stops listening, drains requests (503 to those not done within `graceMs`), releases the state dir; VMs are left running. */
   stop(graceMs?: number): Promise<void>;
 }
 
-/** The state dir holds users and VM definitions: only the daemon's user may look in. */
-export async function prepareStateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
+/**
+ * Locks the state dir (one daemon per dir) before anything touches it, the log file included, then
+ * starts. A failed start (e.g. the address is in use) releases what it took, so the process exits.
+ */
+export async function startDaemon(config: Config): Promise<Daemon> {
+  await mkdir(config.state_dir, { recursive: true, mode: 0o700 });
+  const lock = await StateDirLock.acquire(config.state_dir);
+  try {
+    return await start(config, lock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
 }
 
-export async function startDaemon(config: Config, log?: Logger): Promise<Daemon> {
-  await prepareStateDir(config.state_dir);
-  log ??= createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
+async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
+  // The state dir holds users and VM definitions: only the daemon's user may look in.
+  await chmod(config.state_dir, 0o700);
+  const log = createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
   const users = new UserStore(config.state_dir);
   await users.refresh(true);
   await ensureAdmin(users, config.state_dir);
@@ -54,12 +65,20 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
   const vms = new VmEngine({ config, log, events, store: new VmStore(config.state_dir), isos, driver, discs: driver, accelerator, efi });
   await vms.init();
   log.info(`hypervisor ${driver.name} with ${accelerator}${efi ? ', UEFI firmware found' : ', no UEFI firmware'}`);
+  const auth = new Authenticator(users, config.token_timeout_s, config.blacklist);
+  // Everything but the listener: open QMP sockets to re-adopted VMs would keep a failed start from exiting.
+  const teardown = async () => {
+    await tasks.stop();
+    vms.detachAll();
+    auth.sessions.close();
+    users.unwatch();
+  };
   const router = new Router();
   const services: Services = {
     config,
     log,
     users,
-    auth: new Authenticator(users, config.token_timeout_s, config.blacklist),
+    auth,
     events,
     tasks,
     isos,
@@ -69,20 +88,24 @@ export async function startDaemon(config: Config, log?: Logger): Promise<Daemon>
     router,
     catalog: router,
   };
-  await router.load(services, CLASSES_DIR);
-
-  const transport = new Transport(services);
-  const url = await transport.listen();
+  let url: string;
+  let transport: Transport;
+  try {
+    await router.load(services, CLASSES_DIR);
+    transport = new Transport(services);
+    url = await transport.listen();
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
   log.info('started', { version: VERSION, url, state_dir: config.state_dir });
   return {
     services,
     url,
     async stop(graceMs = 10_000) {
       await transport.close(graceMs);
-      await tasks.stop();
-      vms.detachAll();
-      services.auth.sessions.close();
-      users.unwatch();
+      await teardown();
+      await lock.release();
     },
   };
 }

@@ -15,7 +15,7 @@ export async function readJsonBody(req: IncomingMessage, res: ServerResponse, li
   } catch (err) {
     const error = err instanceof RpcError ? err : badRequest('could not read request body');
     // The rest of an oversized body is not read: the connection cannot carry another request.
-    if (error.code === 413) res.setHeader('Connection', 'close');
+    if (error.code === 413 && !res.headersSent) res.setHeader('Connection', 'close');
     return { ok: false, error };
   }
   if (body.trim() === '') return { ok: true, value: undefined };
@@ -63,6 +63,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
 }
 
 export function send(res: ServerResponse, status: number, body: unknown): void {
+  // The shutdown answered a request it could not wait for with a 503; the handler still runs to its end.
+  if (res.headersSent) return;
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
   res.end(text);

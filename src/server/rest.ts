@@ -45,3 +45,11 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, serv
   );
   send(res, reply.code, { args: reply.args });
 }
+
+/** An error answered before or instead of running the request, in the body shape of the path's API. */
+export function refuse(req: IncomingMessage, res: ServerResponse, error: RpcError): void {
+  if (res.headersSent) return;
+  const pathname = (req.url ?? '/').split('?')[0];
+  res.setHeader('Connection', 'close');
+  send(res, error.code, isVelocityPath(pathname) ? error.toArgs() : { args: error.toArgs() });
+}

@@ -7,9 +7,17 @@ import { WebSocketServer } from 'ws';
 import { parseListen } from '../core/config.js';
 import { CLOSE, Connection } from './connection.js';
 import { originAllowed, ownOrigins } from './origins.js';
-import { handleRest } from './rest.js';
+import { handleRest, refuse } from './rest.js';
+import { RpcError, StartupError } from '../core/errors.js';
 import type { DaemonServices as Services } from './services.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+// What an administrator can act on, for the errors a listen() commonly meets.
+const LISTEN_ERRORS: Record<string, string> = {
+  EADDRINUSE: 'the address is in use (another hyved, or another program, listens there)',
+  EADDRNOTAVAIL: 'no such address on this host',
+  EACCES: 'permission denied (ports below 1024 need root)',
+};
 
 // Frames past max_frame_bytes get a 413 reply; only beyond this multiple is the connection closed.
 const HARD_FRAME_FACTOR = 4;
@@ -20,19 +28,22 @@ export class Transport {
   private readonly wss: WebSocketServer;
   private readonly connections = new Set<Connection>();
   private allowedOrigins = new Set<string>();
-  private inFlightRest = 0;
+  private readonly restInFlight = new Map<http.ServerResponse, http.IncomingMessage>();
+  // Set by close(): what requests arriving from then on are answered with.
+  private refusal: RpcError | null = null;
   url = '';
 
   constructor(private readonly services: Services) {
     const { config } = services;
     const onRequest: http.RequestListener = (req, res) => {
-      this.inFlightRest++;
+      if (this.refusal) return refuse(req, res, this.refusal);
+      this.restInFlight.set(res, req);
       handleRest(req, res, services)
         .catch((err) => {
           services.log.error(`REST ${req.method} ${req.url} failed: ${(err as Error).stack}`);
           if (!res.headersSent) res.writeHead(500).end();
         })
-        .finally(() => this.inFlightRest--);
+        .finally(() => this.restInFlight.delete(res));
     };
     this.server = config.tls
       ? https.createServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, onRequest)
@@ -50,11 +61,13 @@ export class Transport {
   }
 
   async listen(): Promise<string> {
-    const { host, port } = parseListen(this.services.config.listen);
+    const { listen } = this.services.config;
+    const { host, port } = parseListen(listen);
     await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
+      const fail = (err: NodeJS.ErrnoException) => reject(new StartupError(`cannot listen on ${listen}: ${LISTEN_ERRORS[err.code ?? ''] ?? err.message}`));
+      this.server.once('error', fail);
       this.server.listen(port, host, () => {
-        this.server.off('error', reject);
+        this.server.off('error', fail);
         resolve();
       });
     });
@@ -66,19 +79,38 @@ export class Transport {
     return this.url;
   }
 
-  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes every client. */
+  /**
+   * Stops listening, answers requests arriving on open connections with 503 at once, lets those
+   * in flight finish for up to `graceMs`, answers the rest with 503, then closes every client: no
+   * request is left without a reply.
+   */
   async close(graceMs: number): Promise<void> {
+    this.refusal = new RpcError(503, 'the daemon is shutting down: request not run');
+    for (const c of this.connections) c.refuseNew(this.refusal);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + graceMs;
-    const busy = () => this.inFlightRest > 0 || [...this.connections].some((c) => c.pending > 0);
+    const busy = () => this.restInFlight.size > 0 || [...this.connections].some((c) => c.pending > 0);
     while (busy() && Date.now() < deadline) await sleep(20);
-    for (const c of this.connections) c.close(CLOSE.shutdown, 'daemon shutting down');
+    const late = new RpcError(
+      503,
+      `the daemon shut down before this request finished (grace period ${graceMs / 1000} s): it may have taken effect in part; VMs keep running`,
+    );
+    for (const [res, req] of this.restInFlight) refuse(req, res, late);
+    this.restInFlight.clear();
+    for (const c of this.connections) {
+      c.answerUnfinished(late);
+      c.close(CLOSE.shutdown, 'daemon shutting down');
+    }
     this.server.closeIdleConnections();
     await Promise.race([closed, sleep(1000)]);
     this.server.closeAllConnections();
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.refusal) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\ndaemon shutting down\n');
+      return;
+    }
     const origin = req.headers.origin;
     if (!originAllowed(origin, this.allowedOrigins)) {
       this.services.log.warn(`refused WebSocket from ${req.socket.remoteAddress}: origin ${JSON.stringify(origin)} not allowed`);
@@ -87,6 +119,8 @@ export class Transport {
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new Connection(ws, this.services, req.socket.remoteAddress ?? '');
+      // The upgrade began before close() and finished after it.
+      if (this.refusal) conn.refuseNew(this.refusal);
       this.connections.add(conn);
       ws.on('close', () => this.connections.delete(conn));
     });

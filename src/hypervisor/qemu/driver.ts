@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from '../driver.js';
 import { isLinuxBridge } from '../host-nics.js';
-import { alive, waitForExit } from '../process.js';
+import { alive, argvOf, waitForExit } from '../process.js';
 import type { DisplayLimits, DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
 import { processTag, qemuArgv, runtimePaths } from './argv.js';
 import { QmpClient, QmpTimeout } from './qmp.js';
@@ -105,15 +105,6 @@ function removeRuntimeFiles(rt: ReturnType<typeof runtimePaths>): Promise<unknow
   return Promise.all([rt.qmp, rt.console, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
 }
 
-async function commandLineOf(pid: number): Promise<string> {
-  try {
-    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
-  } catch {
-    const { stdout } = await run('ps', ['-ww', '-o', 'command=', '-p', String(pid)]).catch(() => ({ stdout: '' }));
-    return stdout;
-  }
-}
-
 async function readPid(file: string): Promise<number | null> {
   const text = await readFile(file, 'utf8').catch(() => '');
   const pid = Number(text.trim());
@@ -202,7 +193,7 @@ export class QemuDriver implements Driver {
     const rt = runtimePaths(dir);
     const pid = await readPid(rt.pidfile);
     // The pid must still be this VM's QEMU, not a recycled pid.
-    if (!pid || !alive(pid) || !(await commandLineOf(pid)).includes(`process=${processTag(def.vmid)}`)) {
+    if (!pid || !alive(pid) || !(await argvOf(pid)).join(' ').includes(`process=${processTag(def.vmid)}`)) {
       await removeRuntimeFiles(rt);
       return null;
     }
