@@ -115,8 +115,8 @@ test("a missing permission answers the seed's code for each endpoint: list and e
   });
   assert.deepEqual(await codes('stranger'), { list: 401, efi: 401, info: 404, read: 403, change: 403 });
   assert.deepEqual(await codes('viewer'), { list: 200, efi: 401, info: 200, read: 200, change: 403 });
-  // Permissions on another group only: this group's VMs do not exist for them.
-  assert.deepEqual(await codes('labrat'), { list: 401, efi: 401, info: 404, read: 404, change: 404 });
+  // Permissions on another group only: this group and its VMs do not exist for them.
+  assert.deepEqual(await codes('labrat'), { list: 404, efi: 404, info: 404, read: 404, change: 404 });
   // The sysadm API keeps hyved's own codes.
   const c = await d.client('stranger', 'stranger-password');
   await assert.rejects(c.call('sysadm', 'vm', { action: 'list', gid: 'default' }), (e: { code: number }) => e.code === 403);

@@ -4,7 +4,7 @@ import type { Config } from '../core/config.js';
 import { notFound } from '../core/errors.js';
 import type { EventHub, Subscriber } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
-import { holds, type Grants, type Permission } from '../core/permissions.js';
+import { ALL_GROUPS, holds, type Grants, type Permission } from '../core/permissions.js';
 import type { VmEngine } from '../hypervisor/engine.js';
 import type { DriverCapabilities } from '../hypervisor/types.js';
 import type { TaskQueue } from '../queue/queue.js';
@@ -85,12 +85,16 @@ export function defineAction<K extends ActionKey>(key: K, def: NoInfer<Omit<Acti
   return { ...def, namespace, name, ...(action === undefined ? {} : { action }) } as Action;
 }
 
-/** The group an action's scope names in its args; 404 where the caller may not know it exists. */
+/**
+ * The group an action's scope names in its args; 404 where the caller may not know it exists: a
+ * group on which they hold nothing answers as a missing one does, so group names cannot be probed.
+ */
 export function scopeGroup(scope: Scope, args: Record<string, unknown>, services: Services, grants: Grants): string {
   if (typeof scope === 'object') return scope.group;
   if (scope === 'gid') {
     const gid = args.gid as string;
-    if (!services.vms.groupExists(gid)) throw notFound(`no group '${gid}'`);
+    const holdsAny = grants.admin || [ALL_GROUPS, gid].some((g) => Object.hasOwn(grants.perms, g) && grants.perms[g].length > 0);
+    if (!services.vms.groupExists(gid) || !holdsAny) throw notFound(`no group '${gid}'`);
     return gid;
   }
   const vmid = args.vmid as string;

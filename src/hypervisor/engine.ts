@@ -133,8 +133,12 @@ export class VmEngine {
   }
 
   async create(input: Omit<VmDefinition, 'vmid' | 'created'>): Promise<VmDefinition> {
-    const { config } = this.d;
     if (!this.groupExists(input.gid)) throw notFound(`no group '${input.gid}'`);
+    return this.inGroup(input.gid, () => this.createInGroup(input));
+  }
+
+  private async createInGroup(input: Omit<VmDefinition, 'vmid' | 'created'>): Promise<VmDefinition> {
+    const { config } = this.d;
     if (this.byName(input.gid, input.name)) throw conflict(`a VM named '${input.name}' already exists in group '${input.gid}'`, 'name_taken');
     this.supported(input);
     for (const m of input.media) {
@@ -177,14 +181,22 @@ export class VmEngine {
     const hardware = patch.cpus !== undefined || patch.memory_mib !== undefined || patch.media !== undefined || patch.boot !== undefined;
     if (hardware && rt.state !== 'STOPPED') throw conflict(`VM '${rt.def.name}' is ${rt.state}: stop it before changing its hardware`);
     this.supported({ media: patch.media });
-    return this.exclusive(rt, 'updating', async () => {
+    return this.exclusive(rt, 'updating', () => this.inGroup(rt.def.gid, async () => {
       for (const m of patch.media ?? []) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
       this.checkQuota(rt.def.gid, { cpus: (patch.cpus ?? rt.def.cpus) - rt.def.cpus, memory_mib: (patch.memory_mib ?? rt.def.memory_mib) - rt.def.memory_mib });
       const next = { ...rt.def, ...patch };
       await this.d.store.save(next);
       rt.def = next;
       return next;
-    });
+    }));
+  }
+
+  /**
+   * Runs a change that counts against the group's quota or names, from the check to the saved
+   * result, one at a time per group: checks made before an await would otherwise all pass together.
+   */
+  private inGroup<T>(gid: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(`group:${gid}`, `changing group ${gid}`, fn);
   }
 
   /**
@@ -217,14 +229,14 @@ export class VmEngine {
     if (rt.state !== 'STOPPED') throw conflict('Please stop the guest first');
     if (rt.def.discs.some((d) => d.label === disc.label)) throw conflict(`VM '${rt.def.name}' already has a disc '${disc.label}'`);
     if (!Object.hasOwn(this.d.config.storage_grades, disc.storage_grade)) throw notFound(`no storage grade '${disc.storage_grade}'`);
-    this.checkQuota(rt.def.gid, { disk_mib: disc.size_mib });
-    await this.exclusive(rt, 'adding a disc', async () => {
+    await this.exclusive(rt, 'adding a disc', () => this.inGroup(rt.def.gid, async () => {
+      this.checkQuota(rt.def.gid, { disk_mib: disc.size_mib });
       const file = this.discPath(rt.def, disc.label, disc.storage_grade);
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       await this.discTool(`creating disc '${disc.label}'`, () => this.d.discs.createDisc(file, disc.size_mib));
       rt.def.discs.push(disc);
       await this.d.store.save(rt.def);
-    });
+    }));
   }
 
   /** Removes a disc and its file from a stopped VM. */
@@ -247,12 +259,12 @@ export class VmEngine {
     const disc = rt.def.discs.find((d) => d.label === label);
     if (!disc) throw notFound(`VM '${rt.def.name}' has no disc '${label}'`);
     if (sizeMib < disc.size_mib) throw notAcceptable(`disc '${label}' can only grow (now ${disc.size_mib} MiB)`);
-    this.checkQuota(rt.def.gid, { disk_mib: sizeMib - disc.size_mib });
-    await this.exclusive(rt, 'resizing a disc', async () => {
+    await this.exclusive(rt, 'resizing a disc', () => this.inGroup(rt.def.gid, async () => {
+      this.checkQuota(rt.def.gid, { disk_mib: sizeMib - disc.size_mib });
       await this.discTool(`resizing disc '${label}'`, () => this.d.discs.resizeDisc(this.discPath(rt.def, label, disc.storage_grade), sizeMib));
       disc.size_mib = sizeMib;
       await this.d.store.save(rt.def);
-    });
+    }));
   }
 
   async delete(vmid: string, force: boolean): Promise<void> {
@@ -375,7 +387,8 @@ export class VmEngine {
       }
     }
     return {
-      def,
+      // Store media are shared by every group: read-only to guests, also in definitions saved before that was enforced.
+      def: { ...def, media: def.media.map((m) => ({ ...m, readonly: true })) },
       dir,
       discPaths: def.discs.map((d) => this.discPath(def, d.label, d.storage_grade)),
       mediaPaths: def.media.map((m) => this.d.isos.pathOf(m.mid)),

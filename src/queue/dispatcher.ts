@@ -66,9 +66,24 @@ export function processDetails(t: TaskRecord): Record<string, unknown> {
   };
 }
 
-/** A task as the args of a `dispatcher` event. */
-export function dispatcherEvent(t: TaskRecord): Record<string, unknown> {
+/**
+ * URLs in `text` cut to scheme, host and path: a query or fragment may carry a signature or token
+ * (`?signature=...`) and userinfo a name, which only the task's owner may read back.
+ */
+export function publicText(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)(?:[^\s/?#@]*@)?([^\s/?#]*)([^\s?#]*)(?:[?#]\S*)?/gi, '$1$2$3');
+}
+
+/** The task as anyone but its owner sees it: URLs in its command, error and log cut by publicText. */
+export function publicView(t: TaskRecord): TaskRecord {
+  return { ...t, command: publicText(t.command), log: t.log.map(publicText), ...(t.error ? { error: publicText(t.error) } : {}) };
+}
+
+/** A task as the args of a `dispatcher` event, which every subscriber allowed on its group shares: the public view. */
+export function dispatcherEvent(task: TaskRecord): Record<string, unknown> {
+  const t = publicView(task);
   return {
+    gid: t.gid,
     event_system: t.event_system,
     state: t.state,
     process_id: t.id,

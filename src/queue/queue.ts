@@ -5,7 +5,8 @@ import PQueue from 'p-queue';
 import type { EventHub } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { TaskFiles } from './history.js';
-import { dispatcherEvent } from './dispatcher.js';
+import { dispatcherEvent, publicText } from './dispatcher.js';
+import { ALL_GROUPS } from '../core/permissions.js';
 import type { TaskContext } from '../core/task.js';
 import { LOG_LINES, type TaskRecord, type TaskResult } from './task.js';
 
@@ -16,6 +17,7 @@ const PROGRESS_INTERVAL_MS = 250;
 
 export interface TaskSpec {
   owner: string;
+  gid: string;
   queue: string;
   action: string;
   eventSystem: string;
@@ -66,6 +68,7 @@ export class TaskQueue {
     await mkdir(this.files.dir, { recursive: true, mode: 0o700 });
     const records = await this.files.loadAll((file, err) => this.log.error(`skipping task record ${file}: ${err.message}`));
     for (const rec of records) {
+      rec.gid ??= ALL_GROUPS;
       if (rec.state === 'finished') continue;
       await Promise.all(rec.cleanup.map((f) => rm(f, { force: true, recursive: true })));
       rec.state = 'finished';
@@ -74,7 +77,7 @@ export class TaskQueue {
       rec.time_finished = new Date().toISOString();
       rec.cleanup = [];
       await this.files.save(rec);
-      this.log.warn(`task ${rec.id} (${rec.command}) was interrupted by a daemon stop`);
+      this.log.warn(`task ${rec.id} (${publicText(rec.command)}) was interrupted by a daemon stop`);
     }
     this.history = records;
     await this.prune();
@@ -85,6 +88,7 @@ export class TaskQueue {
     const record: TaskRecord = {
       id,
       owner: spec.owner,
+      gid: spec.gid,
       queue: spec.queue,
       action: spec.action,
       event_system: spec.eventSystem,
@@ -214,7 +218,7 @@ export class TaskQueue {
     await this.files.save(rec);
     this.emit(live);
     const level = result === 'success' ? 'info' : 'warn';
-    this.log.log(level, `task ${rec.id} ${result}${error ? `: ${error}` : ''}`, { command: rec.command, owner: rec.owner });
+    this.log.log(level, `task ${rec.id} ${result}${error ? `: ${publicText(error)}` : ''}`, { command: publicText(rec.command), owner: rec.owner });
     await this.prune();
   }
 

@@ -7,12 +7,18 @@ export type TaskResult = 'success' | 'failed' | 'canceled' | 'interrupted';
 export interface TaskRecord {
   id: string;
   owner: string;
+  /**
+   * The group whose task.view / task.kill grants reach the task: the VM's group, or ALL_GROUPS
+   * ("*") for work on the shared ISO store, which only global grants reach. Records written
+   * before tasks had groups are read as ALL_GROUPS.
+   */
+  gid: string;
   /** "namespace/class" of the action that made it, also its dispatcher queue name. */
   queue: string;
   action: string;
   /** sysadm's event_system of its dispatcher events, e.g. "sysadm/iohyve". */
   event_system: string;
-  /** A readable command line of what it does (secrets redacted). */
+  /** A readable command line of what it does, as its owner may see it (passwords masked); others see publicView's. */
   command: string;
   /** Tasks with the same key never run at once (an ISO name, a VM id). */
   key: string | null;

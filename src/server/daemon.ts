@@ -54,7 +54,7 @@ async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
 
   const events = new EventHub(config.events.journal_size, config.events.max_buffered_bytes);
   events.defineType('audit', { permission: 'admin' });
-  events.defineType('dispatcher', { permission: 'task.view' });
+  events.defineType('dispatcher', { permission: 'task.view', gidOf: (a) => a.gid as string });
   const tasks = new TaskQueue(path.join(config.state_dir, 'tasks'), events, log, config.tasks);
   await tasks.init();
   const isos = new IsoStore(path.join(config.state_dir, 'images', 'iso'));

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ValidateFunction } from 'ajv';
 import type { UserRecord } from '../store/users.js';
-import { holds, type Grants, type Permission } from '../core/permissions.js';
+import { ALL_GROUPS, holds, type Grants, type Permission } from '../core/permissions.js';
 import { Status, permissionsOf } from '../core/action.js';
 import { ACTION_KEYS } from '../core/api.gen.js';
 import { RpcError, badRequest, forbidden } from '../core/errors.js';
@@ -196,7 +196,8 @@ export class Router implements ActionCatalog {
     const gid = def.scope ? scopeGroup(def.scope, args, this.services, user) : undefined;
     const needed: readonly Permission[] = typeof def.write === 'object' && def.write.when(args) ? [def.write.permission] : permissionsOf(def);
     const lacking = needed.find((p) => !holds(user, p, gid));
-    if (lacking) throw forbidden(`permission ${lacking} needed${gid === undefined ? '' : ` on group ${gid}`}`);
+    const where = gid === undefined ? '' : gid === ALL_GROUPS ? ' globally (on every group: "*")' : ` on group ${gid}`;
+    if (lacking) throw forbidden(`permission ${lacking} needed${where}`);
   }
 
   private context(user: UserRecord | null, caller: Caller): CallContext {

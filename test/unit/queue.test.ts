@@ -34,7 +34,7 @@ async function setup(opts = { concurrency: 2, history: 50 }) {
 }
 
 function spec(run: TaskSpec['run'], key: string | null = null): TaskSpec {
-  return { owner: 'admin', queue: 'test/q', action: 'work', eventSystem: 'test/q', command: 'work', key, run };
+  return { owner: 'admin', gid: 'default', queue: 'test/q', action: 'work', eventSystem: 'test/q', command: 'work', key, run };
 }
 
 function finished(events: Ev[], id: string): Promise<Ev> {

@@ -1,12 +1,15 @@
 import { defineAction } from '../context.js';
-import { progressFields } from '../../queue/dispatcher.js';
+import { progressFields, publicView } from '../../queue/dispatcher.js';
 import type { TaskRecord } from '../../queue/task.js';
 
 export default defineAction('rpc/dispatcher/list', {
   permission: 'task.view',
-  handler({ history = false }, { services }) {
+  handler({ history = false }, { services, user, can }) {
     const jobs: Record<string, Record<string, ReturnType<typeof describe>>> = {};
-    for (const t of services.tasks.list(history)) (jobs[t.queue] ??= {})[t.id] = describe(t, services.tasks.position(t.id));
+    for (const t of services.tasks.list(history)) {
+      if (!can('task.view', t.gid)) continue;
+      (jobs[t.queue] ??= {})[t.id] = describe(t.owner === user!.username ? t : publicView(t), services.tasks.position(t.id));
+    }
     return { jobs };
   },
 });
@@ -16,6 +19,7 @@ function describe(t: TaskRecord, position: number) {
     commands: [t.command],
     queue_position: String(position),
     state: t.state,
+    gid: t.gid,
     ...(t.result ? { result: t.result } : {}),
     ...(t.error ? { error: t.error } : {}),
     owner: t.owner,

@@ -18,7 +18,7 @@ export default defineAction('sysadm/iohyve/create', {
     const grade = await gradeFor(services, pool);
     const nic = (await readSettings(services)).nic;
     const command = `iohyve create ${name} ${size}`;
-    const queued = queueTask(ctx, 'create', command, taskKey.vm(IOHYVE_GROUP, name), async (task) => {
+    const queued = queueTask(ctx, IOHYVE_GROUP, 'create', command, taskKey.vm(IOHYVE_GROUP, name), async (task) => {
       task.progress({ description: `creating ${name} with a ${size} disk0` });
       const def = await services.vms.create({
         name,

@@ -6,7 +6,8 @@ import { FetchError, checkUrl, nameFromUrl, redact } from '../../store/fetch/ind
 import { downloadIso } from '../../store/iso-download.js';
 import { IsoStore } from '../../store/iso-store.js';
 import { taskKey } from '../../queue/task.js';
-import { queueTask } from './guest.js';
+import { ALL_GROUPS } from '../../core/permissions.js';
+import { queueTask, refuseAttached } from './guest.js';
 
 function insideImportDirs(url: URL, dirs: string[]): boolean {
   const file = path.resolve(decodeURIComponent(url.pathname));
@@ -15,6 +16,8 @@ function insideImportDirs(url: URL, dirs: string[]): boolean {
 
 export default defineAction('sysadm/iohyve/fetchiso', {
   permission: 'iso.manage',
+  // The ISO store is shared by every group: a grant on one group does not reach it.
+  scope: { group: ALL_GROUPS },
   write: true,
   async handler({ url: raw, name: wanted, overwrite = false }, ctx) {
     const { services } = ctx;
@@ -32,11 +35,12 @@ export default defineAction('sysadm/iohyve/fetchiso', {
     }
     const name = IsoStore.check(wanted ?? nameFromUrl(url) ?? '', wanted === undefined ? 'url' : 'name');
     if (!overwrite && (await services.isos.exists(name))) throw conflict(`ISO '${name}' already exists (set overwrite to replace it)`, 'name_taken');
+    if (overwrite) refuseAttached(ctx, name);
     const busy = services.tasks.activeWithKey(taskKey.iso(name));
     if (busy) throw conflict(`ISO '${name}' is already being fetched by task ${busy.id}`, 'busy');
-    // Passwords in ftp://user:pass@host URLs stay out of commands, events and logs.
+    // Passwords in ftp://user:pass@host URLs are masked even for the owner; others see less (publicView).
     const command = `iohyve fetch ${redact(url)}`;
-    const queued = queueTask(ctx, 'fetchiso', command, taskKey.iso(name), (task) => downloadIso(task, services.isos, services.config, url, name, overwrite), name);
+    const queued = queueTask(ctx, ALL_GROUPS, 'fetchiso', command, taskKey.iso(name), (task) => downloadIso(task, services.isos, services.config, url, name, overwrite), name);
     return new Status(202, { fetchiso: { ...queued, name } });
   },
 });

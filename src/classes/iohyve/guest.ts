@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { badRequest, notFound } from '../../core/errors.js';
+import { badRequest, conflict, notFound } from '../../core/errors.js';
 import type { CallContext, Services } from '../context.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import { RecordSchema, readRecord } from '../../store/json-records.js';
@@ -13,6 +13,19 @@ export function guest(ctx: CallContext, name: string) {
   const rt = ctx.services.vms.byName(IOHYVE_GROUP, name);
   if (!rt) throw notFound(`No such guest: ${name}`);
   return rt;
+}
+
+/**
+ * 409 while a VM's definition attaches the ISO `mid`: removing or replacing it would break or
+ * change what that VM boots, in whichever group it is. Only VMs the caller may view are named.
+ */
+export function refuseAttached(ctx: CallContext, mid: string): void {
+  const users = ctx.services.vms.usersOfMedium(mid);
+  if (users.length === 0) return;
+  const named = users.filter((u) => ctx.can('vm.view', u.def.gid)).map((u) => u.def.name);
+  const others = users.length - named.length;
+  const hidden = others === 0 ? [] : [`${others} VM${others === 1 ? '' : 's'} in groups you cannot view`];
+  throw conflict(`ISO '${mid}' is attached to ${[...named.map((n) => `VM ${n}`), ...hidden].join(', ')}`);
 }
 
 /** The largest disc `vm create` accepts too (64 TiB). */
@@ -97,10 +110,14 @@ export function nextDiskLabel(labels: string[]): string {
 
 export interface Queued { command: string; comment: 'Task Queued'; queueid: string }
 
-/** Queues an iohyve task on `key` (one at a time per ISO or guest) and answers as iohyve did. */
-export function queueTask(ctx: CallContext, action: string, command: string, key: string, run: (t: TaskContext) => Promise<unknown>, filename?: string): Queued {
+/**
+ * Queues an iohyve task on `key` (one at a time per ISO or guest) and answers as iohyve did. `gid`
+ * is the group whose task grants reach it: IOHYVE_GROUP for guests, ALL_GROUPS for the ISO store.
+ */
+export function queueTask(ctx: CallContext, gid: string, action: string, command: string, key: string, run: (t: TaskContext) => Promise<unknown>, filename?: string): Queued {
   const task = ctx.services.tasks.submit({
     owner: ctx.user!.username,
+    gid,
     queue: 'sysadm/iohyve',
     action,
     eventSystem: 'sysadm/iohyve',

@@ -18,7 +18,7 @@ export default defineAction('sysadm/iohyve/install', {
     if (rt.state !== 'STOPPED') throw conflict('Please stop the guest first');
     const command = `iohyve install ${name} ${iso}`;
     const vmid = rt.def.vmid;
-    const queued = queueTask(ctx, 'install', command, taskKey.vm(IOHYVE_GROUP, name), async (task) => {
+    const queued = queueTask(ctx, IOHYVE_GROUP, 'install', command, taskKey.vm(IOHYVE_GROUP, name), async (task) => {
       const others = rt.def.media.filter((m) => m.mid !== iso);
       task.progress({ description: `attaching ${iso} to ${name}` });
       await services.vms.update(vmid, { media: [{ mid: iso, mode: 'BLOCK', readonly: true }, ...others], boot: 'cd' });

@@ -1,7 +1,7 @@
 import { defineAction } from '../context.js';
-import { MEDIA_MODES, NIC_TYPES, VM_TYPES } from '../../core/api.gen.js';
+import { NIC_TYPES, VM_TYPES } from '../../core/api.gen.js';
 import { notAcceptable, notFound } from '../../core/errors.js';
-import { HARDWARE_PROFILES, oneOf } from './describe.js';
+import { HARDWARE_PROFILES, mediaOf, oneOf } from './describe.js';
 
 export default defineAction('sysadm/vm/create', {
   permission: 'vm.create',
@@ -24,7 +24,7 @@ export default defineAction('sysadm/vm/create', {
       cpus,
       memory_mib: memory,
       displays: a.displays ?? [],
-      media: (a.media ?? []).map((m, i) => ({ mid: m.mid, mode: oneOf(m.mode, MEDIA_MODES, `media/${i}/mode`), readonly: m.readonly ?? false })),
+      media: mediaOf(a.media ?? []),
       nics: (a.nics ?? []).map((n, i) => ({ type: oneOf(n.type, NIC_TYPES, `nics/${i}/type`), ...(n.host !== undefined ? { host: n.host } : {}) })),
       discs: (a.discs ?? []).map((d) => ({ label: d.label, size_mib: d.size_mib, storage_grade: d.storage_grade ?? grades[0] })),
       autostart: a.autostart ?? false,

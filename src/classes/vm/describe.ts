@@ -1,4 +1,6 @@
-import { notAcceptable } from '../../core/errors.js';
+import { MEDIA_MODES } from '../../core/api.gen.js';
+import { RpcError, notAcceptable } from '../../core/errors.js';
+import type { VmDefinition } from '../../hypervisor/types.js';
 import type { VmEngine } from '../../hypervisor/engine.js';
 
 /** Named sizes (Deltacloud's hardware profiles, Bytemark's definitions). */
@@ -40,6 +42,21 @@ export function describeVm(engine: VmEngine, rt: Runtime) {
 }
 
 /** Velocity answers an invalid type or mode with 406, not 400: checked here rather than by the schema. */
+/**
+ * Media as a definition keeps them. They come from the ISO store, which every group shares: a
+ * guest that could write one would change what other groups' VMs boot, so they are read-only,
+ * and asking for `readonly:false` is refused rather than stored and not honoured.
+ */
+export function mediaOf(media: { mid: string; mode: string; readonly?: boolean }[]): VmDefinition['media'] {
+  return media.map((m, i) => {
+    if (m.readonly === false) {
+      const message = 'media come from the shared ISO store and are read-only to guests; send true or leave it out';
+      throw new RpcError(406, `media/${i}/readonly: ${message}`, [{ path: `/args/media/${i}/readonly`, message }], 'not_acceptable');
+    }
+    return { mid: m.mid, mode: oneOf(m.mode, MEDIA_MODES, `media/${i}/mode`), readonly: true };
+  });
+}
+
 export function oneOf<T extends string>(value: string, allowed: readonly T[], field: string): T {
   if (!(allowed as readonly string[]).includes(value)) throw notAcceptable(`${field}: '${value}' is not one of ${allowed.join(', ')}`);
   return value as T;
