@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { rssOf, startDaemon, tempDir } from '../test/helpers/daemon.js';
+import { LOOPBACK } from '../test/helpers/servers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const SIZE = Number(process.env.FETCH_MIB ?? 1024) * 1024 * 1024;
@@ -33,7 +34,7 @@ const server = http.createServer((_req, res) => {
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/big.iso`;
 
-const d = await startDaemon({ log: { level: 'warn' } });
+const d = await startDaemon({ log: { level: 'warn' }, iso: { allow_private: LOOPBACK } });
 const c = await d.client();
 const done = new Map<string, string>();
 c.on('event', (_n: string, a: { process_id: string; state: string; result: string }) => a.state === 'finished' && done.set(a.process_id, a.result));

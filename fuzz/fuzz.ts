@@ -17,6 +17,7 @@ import { cp, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startDaemon, tempDir, type TestDaemon } from '../test/helpers/daemon.js';
+import { LOOPBACK } from '../test/helpers/servers.js';
 import { FuzzConn, type Outcome, type SentFrame, type StrayReport } from './conn.js';
 import { Mutator, type ActionInfo } from './mutate.js';
 import { judge, type FailureKind, type Problem, type Verdict } from './oracle.js';
@@ -203,7 +204,7 @@ class FuzzRun {
       hypervisor: 'qemu',
       accelerator: 'tcg',
       qemu: { binary: '/bin/false' },
-      iso: { stall_timeout_s: 1, import_dirs: [importDir], max_redirects: 2 },
+      iso: { stall_timeout_s: 1, import_dirs: [importDir], max_redirects: 2, allow_private: LOOPBACK },
       // Wrong passwords are part of the fuzz: the blacklist must not lock the fuzzer out of 127.0.0.1.
       blacklist: { auth_fail_limit: 1_000_000_000, block_minutes: 0, reset_minutes: 0 },
       nics: { fuzz0: { interface: 'fuzzbr0', description: 'not a real bridge' } },

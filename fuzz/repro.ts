@@ -10,6 +10,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { RawSocket, type Frame } from '../test/helpers/raw.js';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
+import { LOOPBACK } from '../test/helpers/servers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const INTERNAL = 'internal error (see the daemon log)';
@@ -17,7 +18,7 @@ const INTERNAL = 'internal error (see the daemon log)';
 interface Ctx { d: TestDaemon; ws: RawSocket; seq: number }
 
 async function fresh(): Promise<Ctx> {
-  const d = await startDaemon({ qemu: { binary: '/bin/false' }, iso: { stall_timeout_s: 1 }, hypervisor: 'qemu', accelerator: 'tcg' });
+  const d = await startDaemon({ qemu: { binary: '/bin/false' }, iso: { stall_timeout_s: 1, allow_private: LOOPBACK }, hypervisor: 'qemu', accelerator: 'tcg' });
   const ws = await RawSocket.open(d.url);
   const auth = await ws.request('rpc', 'auth', { username: 'admin', password: d.adminPassword });
   if (auth.name !== 'response') throw new Error('sign-in failed');

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { HyvedClient, CallError } from '../src/client/client.js';
 import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { guestVm, installGuest, qemuPidsOf } from './helpers/guest.js';
-import { sha256, startIsoServer } from './helpers/servers.js';
+import { LOOPBACK, sha256, startIsoServer } from './helpers/servers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const run = promisify(execFile);
@@ -24,7 +24,7 @@ after(async () => {
 });
 
 async function boot(config: Record<string, unknown>, stateDir?: string): Promise<{ d: TestDaemon; c: HyvedClient }> {
-  const d = await startDaemon(config, stateDir);
+  const d = await startDaemon({ iso: { allow_private: LOOPBACK }, ...config }, stateDir);
   daemons.push(d);
   const password = (await readFile(path.join(d.stateDir, 'admin-password'), 'utf8')).trim();
   const c = await d.client('admin', password);

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
-import { silentFtpLog } from './helpers/servers.js';
+import { LOOPBACK, silentFtpLog } from './helpers/servers.js';
+import { Destinations } from '../src/store/fetch/destinations.js';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
@@ -190,6 +191,7 @@ function prepare(over: Partial<FetchOptions> = {}, dir?: string): Run {
     stallTimeoutMs: 5000,
     maxRedirects: 5,
     importDirs: [importDir],
+    destinations: new Destinations(LOOPBACK),
     ...over,
   };
   return { file, out: createWriteStream(file), progress, opts };
@@ -295,7 +297,7 @@ test('http: Content-Length larger than the body => size_mismatch', async () => {
 });
 
 test('http: refused port', async () => {
-  await expectFail(`http://127.0.0.1:${refusedPort}/x.iso`, 'refused', new RegExp(`^connection refused by 127\\.0\\.0\\.1:${refusedPort}$`));
+  await expectFail(`http://127.0.0.1:${refusedPort}/x.iso`, 'refused', new RegExp(`^cannot connect to 127\\.0\\.0\\.1:${refusedPort}: refused, unreachable, or not allowed `));
 });
 
 test('https: self-signed certificate is refused without ca, accepted with it', async () => {
@@ -366,6 +368,7 @@ test('abort mid-transfer: ftp', async () => {
     stallTimeoutMs: 5000,
     maxRedirects: 5,
     importDirs: [],
+    destinations: new Destinations(LOOPBACK),
   }).then(
     () => assert.fail('expected abort'),
     (e: unknown) => e,
@@ -393,6 +396,7 @@ test('an output stream failing before data flows is reported, not thrown as an u
     stallTimeoutMs: 5000,
     maxRedirects: 5,
     importDirs: [],
+    destinations: new Destinations(LOOPBACK),
   }).then(
     () => assert.fail('expected failure'),
     (e: unknown) => e,

@@ -17,7 +17,7 @@ import {
 } from '../src/client/cli-progress.js';
 import type { ProgressFigures } from '../src/queue/dispatcher.js';
 import { ROOT, startDaemon, type TestDaemon } from './helpers/daemon.js';
-import { sha256, startIsoServer, type IsoServer } from './helpers/servers.js';
+import { LOOPBACK, sha256, startIsoServer, type IsoServer } from './helpers/servers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const HYVECTL = path.join(ROOT, 'dist/src/bin/hyvectl.js');
@@ -156,7 +156,7 @@ describe('hyvectl iso', () => {
 
   before(async () => {
     web = await startIsoServer();
-    daemon = await startDaemon();
+    daemon = await startDaemon({ iso: { allow_private: LOOPBACK } });
     isoDir = path.join(daemon.stateDir, 'images', 'iso');
   });
   after(async () => {

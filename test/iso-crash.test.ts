@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
-import { sha256, startIsoServer } from './helpers/servers.js';
+import { LOOPBACK, sha256, startIsoServer } from './helpers/servers.js';
 import { waitFor } from './helpers/wait.js';
 
 const daemons: TestDaemon[] = [];
@@ -12,7 +12,7 @@ after(() => Promise.all(daemons.map((d) => d.stop())));
 test('SIGKILL during a fetch: after restart the task reads interrupted, the partial file is gone, the store intact', async () => {
   const web = await startIsoServer(1024 * 1024);
   try {
-    const d = await startDaemon();
+    const d = await startDaemon({ iso: { allow_private: LOOPBACK } });
     daemons.push(d);
     const isoDir = path.join(d.stateDir, 'images', 'iso');
     const c = await d.client();
@@ -28,7 +28,7 @@ test('SIGKILL during a fetch: after restart the task reads interrupted, the part
     c.close();
     await d.stop('SIGKILL');
 
-    const again = await startDaemon({}, d.stateDir);
+    const again = await startDaemon({ iso: { allow_private: LOOPBACK } }, d.stateDir);
     daemons.push(again);
     const c2 = await again.client('admin', d.adminPassword);
     const list = await c2.call<{ jobs: Record<string, Record<string, { state: string; result?: string; error?: string }>> }>('rpc', 'dispatcher', { action: 'list', history: true });

@@ -4,7 +4,7 @@ import { readdir, readFile, writeFile, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { HyvedClient, CallError } from '../src/client/client.js';
 import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
-import { sha256, startFtpServer, startIsoServer, type IsoServer } from './helpers/servers.js';
+import { LOOPBACK, sha256, startFtpServer, startIsoServer, type IsoServer } from './helpers/servers.js';
 import { waitFor } from './helpers/wait.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -37,7 +37,7 @@ before(async () => {
   await mkdir(importDir);
   await writeFile(path.join(importDir, 'local.iso'), web.body);
   ftp = await startFtpServer(path.join(root, 'ftp'), { 'pub.iso': web.body });
-  d = await startDaemon({ iso: { import_dirs: [importDir], stall_timeout_s: 1 } });
+  d = await startDaemon({ iso: { import_dirs: [importDir], stall_timeout_s: 1, allow_private: LOOPBACK } });
   isoDir = path.join(d.stateDir, 'images', 'iso');
   admin = await d.client();
   admin.on('event', (name: string, args: DispatcherEvent) => name === 'dispatcher' && events.push(args));

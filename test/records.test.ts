@@ -4,7 +4,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HyvedClient } from '../src/client/client.js';
 import { runHyved, startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
-import { startIsoServer } from './helpers/servers.js';
+import { LOOPBACK, startIsoServer } from './helpers/servers.js';
 import { waitFor } from './helpers/wait.js';
 
 const daemons: TestDaemon[] = [];
@@ -13,7 +13,7 @@ after(async () => {
 });
 
 async function boot(stateDir?: string): Promise<TestDaemon> {
-  const d = await startDaemon({}, stateDir);
+  const d = await startDaemon({ iso: { allow_private: LOOPBACK } }, stateDir);
   daemons.push(d);
   return d;
 }
@@ -143,7 +143,7 @@ test('a damaged user entry is skipped and its original kept; the others sign in;
   assert.doesNotMatch(d.output(), /Created user 'admin'/, 'sound users left: no new admin');
 });
 
-test('an unreadable users.json is kept aside; the daemon starts as on a first start, with a new admin', async () => {
+test('an unreadable users.json is kept aside and left in place; the daemon makes no admin over it', async () => {
   const dir = await tempDir();
   const r = await runHyved(['user', 'add', 'alice', '--admin', '--password-stdin', '--state-dir', dir], 'alice-password');
   assert.equal(r.code, 0, r.stderr);
@@ -153,8 +153,10 @@ test('an unreadable users.json is kept aside; the daemon starts as on a first st
 
   const d = await boot(dir);
   assert.match(d.output(), new RegExp(`${escape(usersFile)}: unusable, no user in it can sign in: \\(root\\): is not JSON: `));
-  assert.match(d.output(), /Created user 'admin' with password/);
-  const c = await d.client();
+  assert.doesNotMatch(d.output(), /Created user 'admin'/);
+  assert.match(d.output(), /holds no usable user: nobody can sign in/);
+  assert.ok((await readFile(usersFile)).equals(original), 'users.json is not rewritten from a bad read');
+  const c = await HyvedClient.connect(d.url);
   assert.equal(await code(c.login('alice', 'alice-password')), 401);
   const kept = await keptCopies(usersFile);
   assert.equal(kept.length, 1);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { HyvedClient } from '../src/client/client.js';
 import { RawSocket } from './helpers/raw.js';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
-import { startIsoServer, type IsoServer } from './helpers/servers.js';
+import { LOOPBACK, startIsoServer, type IsoServer } from './helpers/servers.js';
 import { waitFor } from './helpers/wait.js';
 
 /**
@@ -35,7 +35,7 @@ const events: DispatcherEvent[] = [];
 
 before(async () => {
   web = await startIsoServer();
-  d = await startDaemon({ storage_grades: { standard: 'discs', fast: 'fast-discs' }, nics: { lan: { interface: 'em0', description: 'office' } } });
+  d = await startDaemon({ iso: { allow_private: LOOPBACK }, storage_grades: { standard: 'discs', fast: 'fast-discs' }, nics: { lan: { interface: 'em0', description: 'office' } } });
   c = await d.client();
   c.on('event', (name: string, args: DispatcherEvent) => name === 'dispatcher' && events.push(args));
   await c.call('events', 'subscribe', ['dispatcher']);

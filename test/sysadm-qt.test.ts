@@ -4,7 +4,7 @@ import { constants, generateKeyPairSync, privateEncrypt } from 'node:crypto';
 import WebSocket from 'ws';
 import { startDaemon, type TestDaemon } from './helpers/daemon.js';
 import { selfSignedCert } from './helpers/tls.js';
-import { startIsoServer, type IsoServer } from './helpers/servers.js';
+import { LOOPBACK, startIsoServer, type IsoServer } from './helpers/servers.js';
 import { waitFor } from './helpers/wait.js';
 
 /**
@@ -60,7 +60,7 @@ after(async () => {
 
 test("the Qt client's sequence over wss: native Origin, identify \"\", auth, its subscriptions, the iohyve page, a fetch with progress, key registration and key sign-in", async () => {
   const { cert, key, ca } = await selfSignedCert();
-  const d = await startDaemon({ tls: { cert, key } });
+  const d = await startDaemon({ tls: { cert, key }, iso: { allow_private: LOOPBACK } });
   daemons.push(d);
   web = await startIsoServer();
   const qt = await QtLikeClient.open(d.url, ca);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { ajv, formatAjvErrors } from './schemas.js';
 
@@ -17,7 +18,7 @@ export interface Config {
   nics: Record<string, NicConfig>;
   log: { level: 'error' | 'warn' | 'info' | 'debug'; file: string };
   tasks: { concurrency: number; history: number };
-  iso: { import_dirs: string[]; stall_timeout_s: number; max_redirects: number };
+  iso: { import_dirs: string[]; stall_timeout_s: number; max_redirects: number; allow_private: string[] };
   hypervisor: 'auto' | 'qemu' | 'bhyve';
   bhyve: { uefi_code: string; uefi_vars: string };
   accelerator: 'auto' | 'kvm' | 'tcg';
@@ -167,10 +168,15 @@ export const CONFIG_KEYS: ConfigTable = {
         import_dirs: { type: 'array', items: nonEmptyString, description: 'directories file:// fetches may read from' },
         stall_timeout_s: { type: 'number', exclusiveMinimum: 0, description: 'a transfer with no data for this long fails' },
         max_redirects: { type: 'integer', minimum: 0, maximum: 20 },
+        allow_private: {
+          type: 'array',
+          items: { type: 'string', pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$' },
+          description: 'addresses or address/prefix ranges (`10.1.2.0/24`, `::1`) that fetches may connect to although loopback, link-local, private or the host\'s own',
+        },
       },
     },
-    default: { import_dirs: [], stall_timeout_s: 60, max_redirects: 5 },
-    doc: 'where `file://` fetches may read; transfer limits',
+    default: { import_dirs: [], stall_timeout_s: 60, max_redirects: 5, allow_private: [] },
+    doc: 'where `file://` fetches may read; transfer limits; `allow_private`: the loopback, link-local, private or own addresses (CIDRs) fetches may connect to, refused otherwise',
   },
   hypervisor: {
     schema: { enum: ['auto', 'qemu', 'bhyve'] },
@@ -319,6 +325,13 @@ export function loadConfig(overrides: ConfigOverrides = {}): Config {
   // iohyve's guests live in `default`, so a file listing its own groups cannot take it away.
   config.groups = { default: {}, ...config.groups };
   config.iso.import_dirs = config.iso.import_dirs.map((d) => path.resolve(d));
+  config.iso.allow_private.forEach((cidr, i) => {
+    const [address, prefix] = cidr.split('/');
+    const family = net.isIP(address);
+    if (!family || (prefix !== undefined && Number(prefix) > (family === 6 ? 128 : 32))) {
+      throw new ConfigError(`invalid config${overrides.config ? ` ${overrides.config}` : ''}:\n  /iso/allow_private/${i}: '${cidr}' is not an address or address/prefix`);
+    }
+  });
   config.state_dir = path.resolve(config.state_dir);
   for (const [grade, dir] of Object.entries(config.storage_grades)) config.storage_grades[grade] = path.resolve(config.state_dir, dir);
   return config;

@@ -1,11 +1,14 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserStore, randomPassword } from '../store/users.js';
+import { cleanDebris } from '../store/debris.js';
+import { makeDirs, startFailure } from '../store/fs-errors.js';
+import { StartupError } from '../core/errors.js';
 import { Authenticator } from './auth.js';
 import type { Config } from '../core/config.js';
 import { EventHub } from '../core/events.js';
-import { createLogger } from '../core/logger.js';
+import { createLogger, type Logger } from '../core/logger.js';
 import { Router } from './router.js';
 import type { DaemonServices as Services } from './services.js';
 import { Transport } from './transport.js';
@@ -33,13 +36,18 @@ export interface Daemon {
  * starts. A failed start (e.g. the address is in use) releases what it took, so the process exits.
  */
 export async function startDaemon(config: Config): Promise<Daemon> {
-  await mkdir(config.state_dir, { recursive: true, mode: 0o700 });
-  const lock = await StateDirLock.acquire(config.state_dir);
   try {
-    return await start(config, lock);
+    await makeDirs(config.state_dir, 0o700);
+    const lock = await StateDirLock.acquire(config.state_dir);
+    try {
+      return await start(config, lock);
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
   } catch (err) {
-    await lock.release();
-    throw err;
+    const why = startFailure(err, config.state_dir);
+    throw why ? new StartupError(why) : err;
   }
 }
 
@@ -47,9 +55,10 @@ async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
   // The state dir holds users and VM definitions: only the daemon's user may look in.
   await chmod(config.state_dir, 0o700);
   const log = createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
+  for (const file of await cleanDebris(config.state_dir)) log.warn(`removed ${file}, left by a write that was cut off`);
   const users = new UserStore(config.state_dir);
   await users.refresh(true);
-  await ensureAdmin(users, config.state_dir);
+  await ensureAdmin(users, config.state_dir, log);
   users.watch();
 
   const events = new EventHub(config.events.journal_size, config.events.max_buffered_bytes);
@@ -122,9 +131,22 @@ async function makeDriver(config: Config): Promise<{ driver: QemuDriver | BhyveD
   return { driver, efi };
 }
 
-/** First start with no users: create `admin` with a random password, shown once and kept 0600. */
-async function ensureAdmin(users: UserStore, stateDir: string): Promise<void> {
+/**
+ * First start (no users.json): create `admin` with a random password, shown once and kept 0600.
+ * A users.json without a usable user is not a first start: writing over it would lose the users a
+ * repair could bring back, so the daemon runs with no sign-in until the operator acts.
+ */
+async function ensureAdmin(users: UserStore, stateDir: string, log: Logger): Promise<void> {
   if (users.list().length > 0) return;
+  if (users.exists) {
+    const dir = JSON.stringify(stateDir);
+    log.error(
+      `${users.file} holds no usable user: nobody can sign in. It is left as it is (a damaged one is also copied to users.json.corrupt-<time>). ` +
+        `Repair it, or put a good copy back, or create an admin (this rewrites users.json): hyved user add NAME --admin --state-dir ${dir}. ` +
+        'The daemon picks up the change without a restart.',
+    );
+    return;
+  }
   const password = randomPassword();
   await users.add('admin', password, { admin: true, perms: {} });
   const file = path.join(stateDir, 'admin-password');

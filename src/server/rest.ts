@@ -12,7 +12,8 @@ const ALLOW = 'PUT, OPTIONS';
  * permission checks and logging as a WebSocket request; the status is the reply's code.
  */
 export async function handleRest(req: IncomingMessage, res: ServerResponse, services: Services): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  // Appended, not resolved against a base: `//x` would parse as a host (and `//` throw).
+  const url = new URL(`http://localhost${req.url?.startsWith('/') ? req.url : '/'}`);
   if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { status: 'ok', version: services.version });
   if (isVelocityPath(url.pathname)) return handleVelocity(req, res, url.pathname, services);
   const parts = url.pathname.split('/').filter(Boolean);

@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import type { TaskContext } from '../core/task.js';
 import type { Config } from '../core/config.js';
 import { fetchTo } from './fetch/index.js';
+import { Destinations } from './fetch/destinations.js';
 import type { IsoStore } from './iso-store.js';
 
 /**
@@ -48,6 +49,7 @@ export async function downloadIso(
     stallTimeoutMs: config.iso.stall_timeout_s * 1000,
     maxRedirects: config.iso.max_redirects,
     importDirs: config.iso.import_dirs,
+    destinations: new Destinations(config.iso.allow_private),
     onProgress(received, total) {
       ctx.progress({
         percent: total ? Math.min(100, Math.floor((received / total) * 1000) / 10) : null,

@@ -3,6 +3,7 @@ import { readFile, stat, mkdir } from 'node:fs/promises';
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic.js';
+import { FileLockTimeout, withFileLock } from './file-lock.js';
 import { RecordSchema, describeProblems, detail, parseRecord, pointerKey, preserveCopy } from './json-records.js';
 import { ALL_GROUPS, NAME_PATTERN, isPermission, type Grants } from '../core/permissions.js';
 import type { ErrorDetail } from '../core/schemas.js';
@@ -104,14 +105,20 @@ function readUsers(bytes: Buffer): { users: Record<string, UserRecord>; problems
  * so `hyved user add` takes effect without a restart.
  *
  * A damaged entry is skipped, and a damaged file (not JSON, or not a users file) reads as having
- * no users, so a daemon starting on it creates `admin` with a new random password as on a first
- * start. Either way the original bytes are first copied to users.json.corrupt-<time>, and
- * users.json is never rewritten (dropping what was skipped) before that copy is on disk.
+ * no users; `exists` still tells the daemon it is not a first start. Either way the original bytes
+ * are first copied to users.json.corrupt-<time>, and users.json is never rewritten (dropping what
+ * was skipped) before that copy is on disk.
+ *
+ * Every change re-reads, edits and writes the file holding users.json.lock, shared with every other
+ * process that changes it (the daemon registering a key, `hyved user ...`): none loses another's change.
  */
 export class UserStore {
   readonly file: string;
   private data: UsersFile = { version: 1, users: {} };
-  private mtimeMs = -1;
+  // What the last read saw: an atomic rename gives the file a new inode, also within one mtime tick.
+  private stamp = '';
+  /** Whether users.json was there at the last read, readable or not. */
+  exists = false;
   /** Damaged content read from the file that could not be copied aside yet. */
   private unkept: Buffer | null = null;
   // Verifying an unknown user costs the same scrypt as a known one: no user enumeration by timing.
@@ -159,16 +166,19 @@ export class UserStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         this.data = { version: 1, users: {} };
-        this.mtimeMs = -1;
+        this.stamp = '';
+        this.exists = false;
         return;
       }
       throw err;
     }
-    if (st.mtimeMs === this.mtimeMs) return;
+    const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    if (stamp === this.stamp) return;
     const bytes = await readFile(this.file);
     const { users, problems } = readUsers(bytes);
     this.data = { version: 1, users };
-    this.mtimeMs = st.mtimeMs;
+    this.stamp = stamp;
+    this.exists = true;
     this.unkept = problems.length ? bytes : null;
     if (!this.unkept) return;
     let kept: string;
@@ -302,7 +312,14 @@ export class UserStore {
   }
 
   private change<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.changes.then(fn);
+    const locked = async () => {
+      // The lock lives beside users.json: `hyved user add` may be the first to use the state dir.
+      await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
+      return withFileLock(this.file, fn).catch((err: unknown) => {
+        throw err instanceof FileLockTimeout ? new UserError(err.message) : err;
+      });
+    };
+    const result = this.changes.then(locked);
     this.changes = result.catch(() => {});
     return result;
   }
@@ -315,9 +332,10 @@ export class UserStore {
         throw new UserError(`not rewriting ${this.file}: its damaged entries cannot be copied aside first (${err.message})`);
       });
     }
-    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
     await writeFileAtomic(this.file, text, 0o600);
-    this.mtimeMs = (await stat(this.file)).mtimeMs;
+    const st = await stat(this.file);
+    this.stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    this.exists = true;
   }
 }
 

@@ -2,6 +2,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { VmDefinition } from '../core/api.gen.js';
 import { writeFileAtomic } from './atomic.js';
+import { writeFailure } from './fs-errors.js';
 import { RecordSchema, detail, keptNames, readRecord } from './json-records.js';
 
 const VMID = /^[A-Za-z0-9_-]{6,32}$/;
@@ -27,7 +28,9 @@ export class VmStore {
 
   async save(def: VmDefinition): Promise<void> {
     const dir = this.dirOf(def.vmid);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+      throw writeFailure(err);
+    });
     await writeFileAtomic(path.join(dir, 'vm.json'), JSON.stringify(def, null, 2) + '\n', 0o600);
   }
 

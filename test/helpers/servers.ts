@@ -7,6 +7,12 @@ import { FtpSrv } from 'ftp-srv';
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
+/**
+ * The test servers listen on loopback, which fetchiso refuses unless allowed: every daemon that
+ * fetches from them gets `iso: { allow_private: LOOPBACK }`.
+ */
+export const LOOPBACK = ['127.0.0.0/8', '::1'];
+
 export interface IsoServer {
   url: string;
   body: Buffer;

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { rssOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { LOOPBACK } from '../helpers/servers.js';
 import { INSPECT_ARGS, inspect, type Inspector } from '../helpers/inspector.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -329,6 +330,7 @@ async function main(): Promise<number> {
   const d: TestDaemon = await startDaemon(
     {
       blacklist: { auth_fail_limit: 5, block_minutes: BLOCK_MINUTES },
+      iso: { allow_private: LOOPBACK },
       // Extra daemon config as JSON, e.g. LOAD_CONFIG='{"log":{"level":"warn"}}'.
       ...(process.env.LOAD_CONFIG ? JSON.parse(process.env.LOAD_CONFIG) : {}),
     },

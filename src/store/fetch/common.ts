@@ -4,6 +4,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { REFUSED_DESTINATION, type Destinations } from './destinations.js';
 
 export type FetchErrorKind =
   | 'bad_url'
@@ -40,6 +41,8 @@ export interface FetchOptions {
   maxRedirects: number;
   /** file:// may only read inside these (after fs.realpath of both; symlinks escaping => 'forbidden') */
   importDirs: string[];
+  /** which addresses http(s) and ftp may connect to */
+  destinations: Destinations;
   /** extra CA for https (tests) */
   ca?: Buffer;
 }
@@ -99,6 +102,17 @@ const TLS_CODES = new Set([
   'EPROTO',
 ]);
 
+/**
+ * One answer for a refused connection, an unreachable host and a destination not allowed: a caller
+ * who may only name URLs learns nothing about which internal ports are open.
+ */
+export function cannotConnect(peer: string): FetchError {
+  return new FetchError(
+    `cannot connect to ${peer}: refused, unreachable, or not allowed (loopback, link-local, private and this host's addresses need iso.allow_private)`,
+    'refused',
+  );
+}
+
 /** Write-side errors (from the caller's `out` stream). */
 export function writeError(err: unknown): FetchError {
   if (err instanceof FetchError) return err;
@@ -122,11 +136,11 @@ export function classify(err: unknown, where: string, peer: string): FetchError 
     case 'EFBIG':
       return writeError(err);
     case 'ECONNREFUSED':
-      return new FetchError(`connection refused by ${peer}`, 'refused');
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'EADDRNOTAVAIL':
-      return new FetchError(`cannot reach ${peer} (${code})`, 'refused');
+    case REFUSED_DESTINATION:
+      return cannotConnect(peer);
     case 'ENOTFOUND':
       return new FetchError(`host not found: ${peer.replace(/:\d+$/, "")}`, 'not_found');
     case 'EAI_AGAIN':

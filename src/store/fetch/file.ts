@@ -65,6 +65,10 @@ export async function fetchFile(url: URL, out: Writable, opts: FetchOptions): Pr
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new FetchError(`${where} is not a regular file`, 'forbidden');
+    // A hard link puts a file from anywhere into an import dir, and realpath cannot tell.
+    if (st.nlink > 1) {
+      throw new FetchError(`${where} has ${st.nlink} hard links: a file with more than one may live outside the import directories, so it is refused (copy it in instead)`, 'forbidden');
+    }
     // Re-check after open: the directory chain must still resolve to the file we opened.
     let again: string;
     let st2;

@@ -1,6 +1,7 @@
 /** ftp:// downloads with basic-ftp (plain FTP, passive mode, binary). */
 import { Client, FTPError } from 'basic-ftp';
 import type { Writable } from 'node:stream';
+import { refusedDestination } from './destinations.js';
 import {
   FetchError,
   abortedError,
@@ -66,7 +67,12 @@ export async function fetchFtp(url: URL, out: Writable, opts: FetchOptions): Pro
   opts.signal.addEventListener('abort', onAbort, { once: true });
   try {
     if (opts.signal.aborted) throw abortedError(where);
-    await client.access({ host: hostOf(url), port: url.port ? Number(url.port) : 21, user, password, secure: false });
+    // Resolved and checked here, then connected to by address; data connections go to that same
+    // address (basic-ftp ignores other hosts in PASV replies).
+    const host = await opts.destinations.resolve(hostOf(url));
+    await client.access({ host, port: url.port ? Number(url.port) : 21, user, password, secure: false });
+    const peerAddress = client.ftp.socket.remoteAddress;
+    if (peerAddress && opts.destinations.refuses(peerAddress)) throw refusedDestination();
     let total: number | null = null;
     try {
       total = await client.size(path);

@@ -1,8 +1,10 @@
 /** http:// and https:// downloads with node:http / node:https (no fetch/undici). */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 import tls from 'node:tls';
 import type { Writable } from 'node:stream';
+import { refusedDestination } from './destinations.js';
 import {
   FetchError,
   abortedError,
@@ -50,11 +52,24 @@ function request(url: URL, opts: FetchOptions): Promise<IncomingMessage> {
       // A private, non-keep-alive agent: the socket is closed when the response ends or is destroyed,
       // so nothing lingers in a shared pool after we return.
       agent: false,
+      lookup: opts.destinations.lookup(),
       headers: { 'user-agent': 'hyved', accept: '*/*', 'accept-encoding': 'identity' },
     };
     if (url.protocol === 'https:' && opts.ca) options.ca = [...tls.rootCertificates, opts.ca];
     let settled = false;
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    // An address literal never goes through `lookup`: checked here, before anything is sent.
+    if (net.isIP(host) && opts.destinations.refuses(host)) {
+      reject(classify(refusedDestination(), where, peer));
+      return;
+    }
     const req = (url.protocol === 'https:' ? https : http).request(url, options);
+    // Beside the checks before connecting: what the socket did connect to is what counts.
+    req.on('socket', (socket) =>
+      socket.once('connect', () => {
+        if (socket.remoteAddress && opts.destinations.refuses(socket.remoteAddress)) req.destroy(refusedDestination());
+      }),
+    );
     const timer = setTimeout(() => {
       req.destroy(new FetchError(`no response from ${peer} for ${seconds(opts.stallTimeoutMs)}: transfer stalled`, 'stalled'));
     }, opts.stallTimeoutMs);
