@@ -192,7 +192,13 @@ function est(s: Slow, q: Map<string, { tx: number; rx: number; state: number }>,
 
 const mb = (b: number) => round(b / MB, 1);
 
-const d = await startDaemon({ log: { level: 'warn' }, validate_results: false, events: { max_buffered_bytes: MAX_BUFFERED } });
+// All from 127.0.0.1 and more than the default caps: what is measured is fan-out, not the caps.
+const d = await startDaemon({
+  log: { level: 'warn' },
+  validate_results: false,
+  events: { max_buffered_bytes: MAX_BUFFERED },
+  connections: { max: SUBSCRIBERS + SLOW + 50, per_address: SUBSCRIBERS + SLOW + 50 },
+});
 const pid = d.proc.pid!;
 const workers: SubWorker[] = [];
 const slow: Slow[] = [];

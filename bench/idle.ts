@@ -9,7 +9,8 @@ import { MB, RawConn, adminToken, fdCount, fdLimit, memOf, progress, round, sett
 
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 1000);
 
-const d = await startDaemon({ log: { level: 'warn' }, validate_results: false });
+// All from 127.0.0.1 and more than the default caps: what is measured is their cost, not the caps.
+const d = await startDaemon({ log: { level: 'warn' }, validate_results: false, connections: { max: CONNECTIONS + 50, per_address: CONNECTIONS + 50 } });
 const pid = d.proc.pid!;
 const conns: RawConn[] = [];
 try {

@@ -201,6 +201,9 @@ class FuzzRun {
     };
     const config = {
       max_frame_bytes: this.opts.maxFrameBytes,
+      // Frames up to 2 x max_frame_bytes go out on unauthenticated connections that live for the
+      // whole run: the pre-sign-in limits would close them, and what they guard is tested apart.
+      connections: { pre_auth_frame_bytes: this.opts.maxFrameBytes * 4, sign_in_timeout_s: 0 },
       hypervisor: 'qemu',
       accelerator: 'tcg',
       qemu: { binary: '/bin/false' },

@@ -13,12 +13,15 @@ import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import { LOOPBACK } from '../test/helpers/servers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+// As the fuzzer runs its daemon: unauthenticated connections may send big frames and stay.
+const FUZZ_CONNECTIONS = { pre_auth_frame_bytes: 64 * 1024 * 1024, sign_in_timeout_s: 0 };
+
 const INTERNAL = 'internal error (see the daemon log)';
 
 interface Ctx { d: TestDaemon; ws: RawSocket; seq: number }
 
 async function fresh(): Promise<Ctx> {
-  const d = await startDaemon({ qemu: { binary: '/bin/false' }, iso: { stall_timeout_s: 1, allow_private: LOOPBACK }, hypervisor: 'qemu', accelerator: 'tcg' });
+  const d = await startDaemon({ qemu: { binary: '/bin/false' }, iso: { stall_timeout_s: 1, allow_private: LOOPBACK }, hypervisor: 'qemu', accelerator: 'tcg', connections: FUZZ_CONNECTIONS });
   const ws = await RawSocket.open(d.url);
   const auth = await ws.request('rpc', 'auth', { username: 'admin', password: d.adminPassword });
   if (auth.name !== 'response') throw new Error('sign-in failed');
@@ -115,7 +118,7 @@ const CASES: Record<string, (c: Ctx) => Promise<string | null>> = {
       // The deleted VM is back after a restart.
       c.ws.close();
       await c.d.stop();
-      c.d = await startDaemon({ qemu: { binary: '/bin/false' }, hypervisor: 'qemu', accelerator: 'tcg' }, c.d.stateDir);
+      c.d = await startDaemon({ qemu: { binary: '/bin/false' }, hypervisor: 'qemu', accelerator: 'tcg', connections: FUZZ_CONNECTIONS }, c.d.stateDir);
       c.ws = await RawSocket.open(c.d.url);
       await c.ws.request('rpc', 'auth', { username: 'admin', password: c.d.adminPassword });
       const list = await call(c, 'sysadm', 'vm', { action: 'list', gid: 'default' });

@@ -110,14 +110,14 @@ test('a key registered over a password session signs its user in on a new connec
   assert.deepEqual(await other.call('rpc', 'auth_token', { token }), [token, 300]);
 
   // The REST shim has no connection: its test strings are bound to the address.
-  const put = (args: unknown) => fetch(`${d.url}/rpc/auth_ssl`, { method: 'PUT', body: JSON.stringify(args) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { args: any } }));
+  const put = (args: unknown) => fetch(`${d.url}/rpc/auth_ssl`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(args) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { args: any } }));
   const stage1 = await put({});
   assert.equal(stage1.status, 200);
   secrets.add(stage1.body.args.test_string);
   const stage2 = await put({ encrypted_string: encrypt(key, stage1.body.args.test_string) });
   assert.equal(stage2.status, 200);
   secrets.add(stage2.body.args[0]);
-  const res = await fetch(`${d.url}/rpc/query`, { method: 'PUT', headers: { Authorization: `Bearer ${stage2.body.args[0]}` }, body: '{}' });
+  const res = await fetch(`${d.url}/rpc/query`, { method: 'PUT', headers: { Authorization: `Bearer ${stage2.body.args[0]}`, 'Content-Type': 'application/json' }, body: '{}' });
   assert.equal(res.status, 200);
 });
 
@@ -167,7 +167,8 @@ test('a wrong key gets 401 and counts towards the blacklist with bad passwords: 
 });
 
 test('a test string signs in once, only on the connection that asked, and only for 30 s', async () => {
-  const d = await startDaemon();
+  // The expiry is watched from a connection that has not signed in for 31 s: past the default sign-in time.
+  const d = await startDaemon({ connections: { sign_in_timeout_s: 60 } });
   daemons.push(d);
   await addUser(d, 'alice', 'alice-pass-1');
   const key = newKey();

@@ -48,7 +48,7 @@ test('five failed logins block the address: 403 even with the right password, un
   // The REST shim shares the blacklist.
   const res = await fetch(`${d.url}/sysadm/nic`, {
     method: 'PUT',
-    headers: { Authorization: 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64') },
+    headers: { Authorization: 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64'), 'Content-Type': 'application/json' },
     body: JSON.stringify({ action: 'list' }),
   });
   assert.equal(res.status, 403);

@@ -151,7 +151,7 @@ test("subscribe takes sysadm's forms: a single type as a string, and unknown typ
   assert.deepEqual((await c.call<{ subscribed: string[] }>('events', 'unsubscribe', 'dispatcher')).subscribed, ['audit']);
   const res = await fetch(`${d.url}/events/subscribe`, {
     method: 'PUT',
-    headers: { Authorization: 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64') },
+    headers: { Authorization: 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64'), 'Content-Type': 'application/json' },
     body: JSON.stringify(['audit']),
   });
   assert.equal(res.status, 406);

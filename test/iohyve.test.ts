@@ -112,7 +112,7 @@ test('the same examples over PUT /sysadm/iohyve', async () => {
   const auth = 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64');
   for (const body of seedExamples().rest) {
     if (body.action === 'renameiso') await seedFiles();
-    const res = await fetch(`${d.url}/sysadm/iohyve`, { method: 'PUT', headers: { Authorization: auth }, body: JSON.stringify(body) });
+    const res = await fetch(`${d.url}/sysadm/iohyve`, { method: 'PUT', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
     const json = (await res.json()) as { args: any };
     assert.equal(res.status, body.action === 'fetchiso' ? 202 : 200, JSON.stringify(json));
     assert.deepEqual(Object.keys(json), ['args']);

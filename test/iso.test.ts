@@ -77,7 +77,7 @@ test('fetchiso replies at once in sysadm shape; REST answers 202', async () => {
   assert.equal(done.progress.bytes, web.body.length);
   const res = await fetch(`${d.url}/sysadm/iohyve`, {
     method: 'PUT',
-    headers: { Authorization: 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64') },
+    headers: { Authorization: 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64'), 'Content-Type': 'application/json' },
     body: JSON.stringify({ url: `${web.url}/big.iso`, action: 'fetchiso', name: 'rest.iso' }),
   });
   assert.equal(res.status, 202);

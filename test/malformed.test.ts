@@ -31,7 +31,9 @@ const problems: Record<Side, string[]> = { unauth: [], auth: [] };
 const codes: Record<Side, Record<number, number>> = { unauth: {}, auth: {} };
 
 before(async () => {
-  d = await startDaemon({ max_frame_bytes: MAX });
+  // Every case runs unauthenticated too, on one long-lived socket: the pre-sign-in frame and time
+  // limits (test/hardening-limits.test.ts) would cut it off before the frame handling is reached.
+  d = await startDaemon({ max_frame_bytes: MAX, connections: { pre_auth_frame_bytes: HARD, sign_in_timeout_s: 0 } });
   cases = buildCases(d.adminPassword);
 });
 after(() => d?.stop());

@@ -87,7 +87,7 @@ test('SIGTERM: requests still running after the grace period get 503 shutting_do
     );
     const restStop = fetch(`${d.url}/sysadm/vm`, {
       method: 'PUT',
-      headers: { authorization: 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64') },
+      headers: { authorization: 'Basic ' + Buffer.from(`admin:${d.adminPassword}`).toString('base64'), 'content-type': 'application/json' },
       body: JSON.stringify({ action: 'state', vmid: restVm, state: 'STOPPED' }),
     }).then(
       async (r) => ({ status: r.status, body: (await r.json()) as { args: { code: number; reason: string } } }),

@@ -15,6 +15,7 @@ export interface Config {
   max_frame_bytes: number;
   blacklist: { auth_fail_limit: number; block_minutes: number; reset_minutes: number };
   events: { journal_size: number; max_buffered_bytes: number };
+  connections: { max: number; per_address: number; sign_in_timeout_s: number; pre_auth_frame_bytes: number };
   nics: Record<string, NicConfig>;
   log: { level: 'error' | 'warn' | 'info' | 'debug'; file: string };
   tasks: { concurrency: number; history: number };
@@ -80,7 +81,7 @@ export const CONFIG_KEYS: ConfigTable = {
   origins: {
     schema: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 256 } },
     default: [],
-    doc: "web origins (`https://host[:port]`, or `null`) allowed to open a WebSocket besides the daemon's own; native clients' non-web Origins (`sysadm-client`) pass anyway",
+    doc: "web origins (`https://host[:port]`, or `null`) allowed to open a WebSocket or send HTTP requests besides the daemon's own; native clients' non-web Origins (`sysadm-client`) pass anyway",
   },
   token_timeout_s: {
     schema: { type: 'integer', minimum: 1 },
@@ -95,7 +96,7 @@ export const CONFIG_KEYS: ConfigTable = {
   max_frame_bytes: {
     schema: { type: 'integer', minimum: 1024, maximum: 67108864 },
     default: 1024 * 1024,
-    doc: 'larger frames/bodies get 413; beyond 4× the connection is closed (1009)',
+    doc: 'larger frames/bodies get 413; beyond 4× (before sign-in: `connections.pre_auth_frame_bytes`) the connection is closed (1009)',
   },
   blacklist: {
     schema: {
@@ -117,7 +118,21 @@ export const CONFIG_KEYS: ConfigTable = {
       properties: { journal_size: nonNegativeInteger, max_buffered_bytes: { type: 'integer', minimum: 1024 } },
     },
     default: { journal_size: 10000, max_buffered_bytes: 4 * 1024 * 1024 },
-    doc: 'replay journal per event type; unread bytes before a subscriber is cut off',
+    doc: 'replay journal per event type; unread bytes (events and replies) before a connection is cut off',
+  },
+  connections: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max: { type: 'integer', minimum: 1, description: 'open connections (HTTP and WebSocket) at once; at most half the file limit' },
+        per_address: { type: 'integer', minimum: 1, description: 'open connections from one address' },
+        sign_in_timeout_s: { type: 'integer', minimum: 0, description: 'a WebSocket not signed in by then is closed (4001); 0 = never' },
+        pre_auth_frame_bytes: { type: 'integer', minimum: 1024, description: 'larger frames before sign-in close the WebSocket (1009)' },
+      },
+    },
+    default: { max: 1024, per_address: 256, sign_in_timeout_s: 30, pre_auth_frame_bytes: 16384 },
+    doc: 'open connections at once (at most half the file limit) and per address, beyond which new ones are closed at once; seconds to sign in on a WebSocket; largest frame before sign-in',
   },
   nics: {
     schema: {

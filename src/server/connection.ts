@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
+import type { Config } from '../core/config.js';
 import type { UserRecord } from '../store/users.js';
 import type { ConnectionHandle } from '../classes/context.js';
 import { RpcError, badRequest, unauthorized } from '../core/errors.js';
@@ -12,7 +13,19 @@ import type { DaemonServices as Services } from './services.js';
 import { sessionKey } from './sessions.js';
 
 /** Close codes sent to clients. */
-export const CLOSE = { idle: 4000, slow: 4008, shutdown: 1001, tooBig: 1009 } as const;
+export const CLOSE = { idle: 4000, signIn: 4001, slow: 4008, shutdown: 1001, tooBig: 1009 } as const;
+
+// Frames past max_frame_bytes get a 413 reply; only beyond this multiple is the connection closed.
+const HARD_FRAME_FACTOR = 4;
+
+/**
+ * The largest frame ws takes in before closing with 1009: ws buffers a frame whole before
+ * announcing it, so this, not max_frame_bytes, is what a connection can make the daemon hold.
+ */
+export function frameLimit(config: Config, signedIn: boolean): number {
+  const hard = config.max_frame_bytes * HARD_FRAME_FACTOR;
+  return signedIn ? hard : Math.min(hard, config.connections.pre_auth_frame_bytes);
+}
 
 // Most event bytes held back while corked: far below any sensible events.max_buffered_bytes.
 const CORK_BYTES = 8 * 1024;
@@ -35,6 +48,7 @@ export class Connection implements ConnectionHandle {
   private paused = false;
   private lastHeard = Date.now();
   private idleTimer: NodeJS.Timeout | null = null;
+  private signInTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private corked = false;
   private readonly socket: Socket;
@@ -77,17 +91,38 @@ export class Connection implements ConnectionHandle {
       this.idleTimer = setInterval(() => this.checkIdle(idleS * 1000), period);
       this.idleTimer.unref();
     }
+    this.awaitSignIn(true);
   }
 
   signIn(token: string, user: UserRecord): void {
     this.sessionKey = sessionKey(token);
     this.user = user;
+    this.awaitSignIn(false);
   }
 
   signOut(): void {
     this.sessionKey = null;
     this.user = null;
     this.services.events.unsubscribe(this.subscriber);
+    this.awaitSignIn(true);
+  }
+
+  /**
+   * Until it signs in, a connection gets small frames and limited time: anyone who can reach the
+   * port can open one, so what it may hold must be small (a 4 MiB frame each held +395 MiB for 100).
+   */
+  private awaitSignIn(waiting: boolean): void {
+    // ws reads its receiver's limit afresh for every frame and has no public way to change it.
+    (this.ws as unknown as { _receiver: { _maxPayload: number } })._receiver._maxPayload = frameLimit(this.services.config, !waiting);
+    if (this.signInTimer) clearTimeout(this.signInTimer);
+    this.signInTimer = null;
+    const limitS = this.services.config.connections.sign_in_timeout_s;
+    if (!waiting || limitS === 0) return;
+    this.signInTimer = setTimeout(() => {
+      this.services.log.info(`closing connection from ${this.remoteAddress}: not signed in within ${limitS} s`);
+      this.close(CLOSE.signIn, 'sign-in timeout');
+    }, limitS * 1000);
+    this.signInTimer.unref();
   }
 
   /** Resolves the session user for the router, 401 when there is none or it idled out. */
@@ -119,10 +154,7 @@ export class Connection implements ConnectionHandle {
   }
 
   private send(reply: string): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    this.batch();
-    this.ws.send(reply, { binary: false });
-    this.batched(reply.length);
+    this.write(reply.length, () => this.ws.send(reply, { binary: false }));
   }
 
   /**
@@ -130,10 +162,20 @@ export class Connection implements ConnectionHandle {
    * ws writes each message whole and at once, so nothing can interleave with it.
    */
   private sendFrame(frame: Buffer): void {
+    this.write(frame.length, () => this.socket.write(frame));
+  }
+
+  /**
+   * Every reply and event goes through here. A peer that sends but never reads (error replies to
+   * 7-byte garbage frames took a daemon to +1.1 GiB in 50 s) is cut off at the subscribers' bound.
+   */
+  private write(bytes: number, put: () => void): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
     this.batch();
-    this.socket.write(frame);
-    this.batched(frame.length);
+    put();
+    this.batched(bytes);
+    const bound = this.services.config.events.max_buffered_bytes;
+    if (this.ws.bufferedAmount > bound) this.subscriber.drop(`more than ${bound} bytes unread`);
   }
 
   /**
@@ -197,11 +239,6 @@ export class Connection implements ConnectionHandle {
   }
 
   private afterReply(): void {
-    // A client that pipelines requests but never reads the replies is cut off, not buffered for.
-    if (this.ws.bufferedAmount > this.services.config.events.max_buffered_bytes) {
-      this.subscriber.drop('replies unread past the buffer bound');
-      return;
-    }
     if (this.paused && this.unanswered.size < MAX_IN_FLIGHT / 2) {
       this.paused = false;
       this.ws.resume();
@@ -223,6 +260,7 @@ export class Connection implements ConnectionHandle {
   private cleanup(): void {
     this.closed = true;
     if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.signInTimer) clearTimeout(this.signInTimer);
     this.services.events.unsubscribe(this.subscriber);
   }
 

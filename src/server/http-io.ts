@@ -7,8 +7,21 @@ import type { DaemonServices as Services } from './services.js';
 
 export type JsonBody = { ok: true; value: unknown } | { ok: false; error: RpcError };
 
-/** The body parsed as JSON (undefined when empty), or the 400/413 to answer with. */
+/**
+ * A web page can send `text/plain` (or a form) to any site without a preflight, and so without the
+ * Origin check's say; `application/json` needs one.
+ */
+const notJson = (type: string | undefined) =>
+  new RpcError(415, `a body must be sent as Content-Type: application/json${type === undefined ? '' : `, not ${type.slice(0, 100)}`}`, [], 'bad_request');
+
+/** The body parsed as JSON (undefined when empty), or the 400/413/415 to answer with. */
 export async function readJsonBody(req: IncomingMessage, res: ServerResponse, limit: number): Promise<JsonBody> {
+  const type = req.headers['content-type'];
+  if (type !== undefined && type.split(';')[0].trim().toLowerCase() !== 'application/json') {
+    // The body is left unread.
+    if (!res.headersSent) res.setHeader('Connection', 'close');
+    return { ok: false, error: notJson(type) };
+  }
   let body: string;
   try {
     body = await readBody(req, limit);
@@ -19,6 +32,7 @@ export async function readJsonBody(req: IncomingMessage, res: ServerResponse, li
     return { ok: false, error };
   }
   if (body.trim() === '') return { ok: true, value: undefined };
+  if (type === undefined) return { ok: false, error: notJson(type) };
   try {
     return { ok: true, value: JSON.parse(body) };
   } catch (err) {

@@ -1,11 +1,12 @@
 import http from 'node:http';
 import https from 'node:https';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { parseListen } from '../core/config.js';
-import { CLOSE, Connection } from './connection.js';
+import { CLOSE, Connection, frameLimit } from './connection.js';
 import { originAllowed, ownOrigins } from './origins.js';
 import { handleRest, refuse } from './rest.js';
 import { RpcError, StartupError } from '../core/errors.js';
@@ -19,8 +20,25 @@ const LISTEN_ERRORS: Record<string, string> = {
   EACCES: 'permission denied (ports below 1024 need root)',
 };
 
-// Frames past max_frame_bytes get a 413 reply; only beyond this multiple is the connection closed.
-const HARD_FRAME_FACTOR = 4;
+/**
+ * The process's limit on open files (Node raised the soft limit to the hard one at start), or null
+ * when unlimited or unknown.
+ */
+function fileLimit(): number | null {
+  let text: string;
+  try {
+    text = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? '';
+  } catch {
+    // No procfs (FreeBSD): a child inherits the limit.
+    try {
+      text = execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim();
+    } catch {
+      return null;
+    }
+  }
+  const n = Number(text);
+  return Number.isInteger(n) && n > 0 ? n : null;
+}
 
 /** One HTTP(S) server carrying the REST shim and the WebSocket endpoint. */
 export class Transport {
@@ -29,6 +47,8 @@ export class Transport {
   private readonly connections = new Set<Connection>();
   private allowedOrigins = new Set<string>();
   private readonly restInFlight = new Map<http.ServerResponse, http.IncomingMessage>();
+  private readonly perAddress = new Map<string, number>();
+  private lastRefusalWarning = 0;
   // Set by close(): what requests arriving from then on are answered with.
   private refusal: RpcError | null = null;
   url = '';
@@ -37,6 +57,8 @@ export class Transport {
     const { config } = services;
     const onRequest: http.RequestListener = (req, res) => {
       if (this.refusal) return refuse(req, res, this.refusal);
+      // Web pages can send some requests without a preflight: one failing sign-ins would block every local client.
+      if (!originAllowed(req.headers.origin, this.allowedOrigins)) return refuse(req, res, this.foreignOrigin(req));
       this.restInFlight.set(res, req);
       handleRest(req, res, services)
         .catch((err) => {
@@ -50,9 +72,18 @@ export class Transport {
       : http.createServer(onRequest);
     this.server.headersTimeout = 20_000;
     this.server.requestTimeout = 60_000;
+    // Half the file limit stays for the daemon's own files: at the limit `vm create` failed with `spawn qemu-img EMFILE`.
+    const files = fileLimit();
+    this.server.maxConnections = files === null ? config.connections.max : Math.min(config.connections.max, Math.floor(files / 2));
+    if (this.server.maxConnections < config.connections.max) {
+      services.log.info(`connections.max ${config.connections.max} lowered to ${this.server.maxConnections}: half the open-file limit (${files})`);
+    }
+    this.server.on('drop', (d?: { remoteAddress?: string }) => this.warnRefusal(`${this.server.maxConnections} connections open (connections.max), refused one from ${d?.remoteAddress}`));
+    this.server.on('connection', (socket: Socket) => this.admit(socket));
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: config.max_frame_bytes * HARD_FRAME_FACTOR,
+      // Raised once the connection signs in.
+      maxPayload: frameLimit(config, false),
       // Invalid UTF-8 gets an error reply from the connection rather than ws's silent close.
       skipUTF8Validation: true,
       perMessageDeflate: false,
@@ -104,6 +135,35 @@ export class Transport {
     this.server.closeIdleConnections();
     await Promise.race([closed, sleep(1000)]);
     this.server.closeAllConnections();
+  }
+
+  /** Counts connections per address, refusing those past `connections.per_address`. */
+  private admit(socket: Socket): void {
+    const addr = socket.remoteAddress ?? '';
+    const open = (this.perAddress.get(addr) ?? 0) + 1;
+    if (open > this.services.config.connections.per_address) {
+      this.warnRefusal(`${open - 1} connections open from ${addr} (connections.per_address), refused another`);
+      socket.destroy();
+      return;
+    }
+    this.perAddress.set(addr, open);
+    socket.once('close', () => {
+      const left = (this.perAddress.get(addr) ?? 1) - 1;
+      if (left > 0) this.perAddress.set(addr, left);
+      else this.perAddress.delete(addr);
+    });
+  }
+
+  // At most one line every 10 s: a flood of refusals must not become a flood of log lines.
+  private warnRefusal(message: string): void {
+    if (Date.now() - this.lastRefusalWarning < 10_000) return;
+    this.lastRefusalWarning = Date.now();
+    this.services.log.warn(`${message} (further refusals for 10 s are not logged)`);
+  }
+
+  private foreignOrigin(req: http.IncomingMessage): RpcError {
+    this.warnRefusal(`refused ${req.method} ${req.url} from ${req.socket.remoteAddress}: origin ${JSON.stringify(req.headers.origin)} not allowed`);
+    return new RpcError(403, 'origin not allowed: a web page from another site may not call this daemon');
   }
 
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -2,14 +2,17 @@
  * Load test (`npm run load`; npm test runs it for 20 s): LOAD_CLIENTS (200) signed-in WebSocket clients for
  * LOAD_WARMUP_SECONDS (10) + LOAD_SECONDS (60) against a real daemon: reads, event subscribers, a
  * writer that makes events, and brute-force logins from other loopback addresses that must end up
- * blocked. Prints one JSON summary line and exits non-zero on any unexpected error or failed check
+ * blocked, and LOAD_FLOODERS (50) unauthenticated attackers that either announce 4 MiB frames and
+ * never finish them or flood 7-byte bad frames without reading the replies. Prints one JSON summary line and exits non-zero on any unexpected error or failed check
  * (RSS, sampled every 2 s of the measured part, must not grow 20% from its middle third to its last).
  *
  *   LOAD_SECONDS=20 node dist/test/load/load.js
  */
 import { readFile, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
@@ -39,6 +42,16 @@ const RSS_EVERY_MS = 2000;
  */
 const HEAP_PROBE = process.env.LOAD_HEAP_PROBE === '1';
 const CALL_TIMEOUT_MS = 30_000;
+/** Half hold unfinished frames, half flood bad frames; each from its own loopback address. */
+const FLOODERS = Number(process.env.LOAD_FLOODERS ?? 50);
+/**
+ * Bad frames a flooder sends per 20 ms (12,500 a second from 25 flooders). Four times this starved
+ * the readers on a shared 2-core machine; at this rate a flooder does not reach the unread-bytes
+ * bound within a short run, so test/hardening-limits.test.ts checks the cut-off and this the memory.
+ */
+const FLOOD_BURST = 10;
+/** The daemon's RSS must stay under this for the whole run, flooders and all. */
+const RSS_LIMIT_MIB = Number(process.env.LOAD_RSS_LIMIT_MIB ?? 768);
 
 const mib = (b: number) => Math.round((b / 1048576) * 10) / 10;
 const now = () => performance.now();
@@ -139,6 +152,7 @@ class Stats {
   readonly latencies: number[] = [];
   readonly failedChecks: string[] = [];
   blacklistCycles = 0;
+  readonly flood = { unfinished_frames: 0, closed_1009: 0, bad_frames_sent: 0, flooders_cut_off: 0 };
   readonly fetches: number[] = [];
 
   count(method: string, ms: number): void {
@@ -297,6 +311,71 @@ async function attacker(url: string, addr: string, password: string, token: stri
 }
 
 /**
+ * Opens a WebSocket by hand, announces a 4 MiB frame, sends 256 KiB of it and never the rest: the
+ * daemon must close it at the header (1009, beyond the pre-sign-in frame limit), over and over.
+ */
+async function holder(url: string, addr: string): Promise<void> {
+  const u = new URL(url);
+  const header = Buffer.alloc(14);
+  header[0] = 0x81;
+  header[1] = 0x80 | 127;
+  header.writeBigUInt64BE(BigInt(4 * 1048576), 2);
+  const part = Buffer.alloc(256 * 1024, 0x20);
+  while (running) {
+    const sock = net.connect({ host: u.hostname, port: Number(u.port), localAddress: addr });
+    sock.on('error', () => {});
+    const got: Buffer[] = [];
+    sock.on('data', (c: Buffer) => got.push(c));
+    const closed = once(sock, 'close').then(() => true);
+    try {
+      await once(sock, 'connect');
+      sock.write(`GET / HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      while (!Buffer.concat(got).includes('\r\n\r\n') && !sock.closed) await sleep(5);
+      sock.write(header);
+      sock.write(part);
+      stats.flood.unfinished_frames++;
+      const inTime = await Promise.race([closed, sleep(5000).then(() => false)]);
+      if (Buffer.concat(got).includes(Buffer.from([0x88, 0x02, 0x03, 0xf1]))) stats.flood.closed_1009++;
+      else if (running) stats.unexpected('unfinished-frame', `${addr}: ${inTime ? 'closed without 1009' : 'still open 5 s after announcing a 4 MiB frame'}`);
+    } catch (err) {
+      if (running) stats.unexpected('connect', `${addr}: ${(err as Error).message}`);
+    }
+    sock.destroy();
+    await sleep(200);
+  }
+}
+
+/**
+ * Sends 7-byte bad frames and never reads the error replies: the daemon must cut it off at the
+ * unread-bytes bound (or when its time to sign in is up) rather than buffer without end.
+ */
+async function flooder(url: string, addr: string): Promise<void> {
+  while (running) {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(url.replace(/^http/, 'ws'), { localAddress: addr, perMessageDeflate: false });
+      ws.on('error', () => {});
+      await once(ws, 'open');
+    } catch (err) {
+      if (running) stats.unexpected('connect', `${addr}: ${(err as Error).message}`);
+      await sleep(1000);
+      continue;
+    }
+    ws.pause();
+    while (running && ws.readyState === WebSocket.OPEN) {
+      if (ws.bufferedAmount < 64 * 1024) {
+        for (let i = 0; i < FLOOD_BURST; i++) ws.send('garbage');
+        stats.flood.bad_frames_sent += FLOOD_BURST;
+      }
+      await sleep(20);
+    }
+    if (running) stats.flood.flooders_cut_off++;
+    ws.terminate();
+    await sleep(200);
+  }
+}
+
+/**
  * With LOAD_HEAP_PROBE=1: the daemon's V8 heap in use right after a full GC. Tells a leak (this
  * grows) from heap sizing (only RSS grows).
  */
@@ -375,6 +454,7 @@ async function main(): Promise<number> {
     ...clients.slice(1).map((c, i) => reader(c, i)),
     writer(first, isoUrl),
     ...ATTACKERS.map((a) => attacker(d.url, a, d.adminPassword, token)),
+    ...Array.from({ length: FLOODERS }, (_, i) => (i % 2 ? flooder : holder)(d.url, `127.0.2.${i + 1}`)),
   ];
   await sleep(WARMUP_SECONDS * 1000);
   const warmup = rss.splice(0);
@@ -411,6 +491,11 @@ async function main(): Promise<number> {
   const growth = middle > 0 ? (last - middle) / middle : 0;
   stats.check(third >= 1, `too few RSS samples (${rss.length}) to judge`);
   stats.check(growth < 0.2, `RSS grew ${(growth * 100).toFixed(1)}% from the middle to the last third`);
+  const peak = Math.max(...warmup, ...rss);
+  stats.check(peak < RSS_LIMIT_MIB * 1048576, `daemon RSS peaked at ${mib(peak)} MiB, over ${RSS_LIMIT_MIB}`);
+  if (FLOODERS > 1) {
+    stats.check(stats.flood.closed_1009 > 0, `no unfinished frame was closed with 1009: ${JSON.stringify(stats.flood)}`);
+  }
   if (heap.length >= 2) stats.check(heap[heap.length - 1] < 2 * heap[0], `heap after GC grew from ${mib(heap[0])} to ${mib(heap[heap.length - 1])} MiB under load`);
   stats.check(stats.blacklistCycles >= ATTACKERS.length, `only ${stats.blacklistCycles} blacklist cycles ran`);
   stats.check((stats.events.audit ?? 0) > 0 && (stats.events.vm ?? 0) > 0, `subscribers saw events ${JSON.stringify(stats.events)}`);
@@ -442,7 +527,9 @@ async function main(): Promise<number> {
     events_received: stats.events,
     blacklist_cycles: stats.blacklistCycles,
     fetchiso_ms: stats.fetches,
-    rss_mib: { warmup_samples: warmup.map(mib), samples: rss.map(mib), middle_mean: mib(middle), last_mean: mib(last), growth_pct: Math.round(growth * 1000) / 10 },
+    flooders: FLOODERS,
+    flood: stats.flood,
+    rss_mib: { warmup_samples: warmup.map(mib), samples: rss.map(mib), peak: mib(peak), middle_mean: mib(middle), last_mean: mib(last), growth_pct: Math.round(growth * 1000) / 10 },
     log_file_mib: mib(logBytes),
     ...(gcProbe ? { heap_after_gc_mib: heap.map(mib), heap_after_gc_idle_10s_mib: heapIdle === null ? null : mib(heapIdle) } : {}),
     cpu_s: { daemon: cpu, generator: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e5) / 10 },
