@@ -137,7 +137,7 @@ test('`//` as a request path is answered as any other path (404), not a 500', as
   const { port } = new URL(d.url);
   for (const [p, expected] of [['//', 404], ['///x', 404], ['//sysadm/nic', 400]] as const) {
     const status = await new Promise<number>((resolve, reject) => {
-      http.request({ host: '127.0.0.1', port, path: p, method: 'PUT' }, (res) => {
+      http.request({ host: '127.0.0.1', port, path: p, method: 'PUT', headers: { 'Content-Type': 'application/json' } }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       }).on('error', reject).end('{}');
