@@ -58,10 +58,11 @@ export class Connection implements ConnectionHandle {
     // ws exposes no public handle on it; ws sets it before a server-side connection is announced.
     this.socket = (ws as unknown as { _socket: Socket })._socket;
     const self = this;
+    const sessions = services.auth.sessions;
     this.subscriber = {
       get grants() {
         const s = self.session;
-        return s && self.user && services.auth.sessions.isLive(s) ? self.user : NO_GRANTS;
+        return s && self.user && sessions.isLive(s) ? self.user : NO_GRANTS;
       },
       bufferedAmount: () => ws.bufferedAmount,
       isOpen: () => ws.readyState === ws.OPEN,
