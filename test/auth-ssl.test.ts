@@ -167,8 +167,9 @@ test('a wrong key gets 401 and counts towards the blacklist with bad passwords: 
 });
 
 test('a test string signs in once, only on the connection that asked, and only for 30 s', async () => {
-  // The expiry is watched from a connection that has not signed in for 31 s: past the default sign-in time.
-  const d = await startDaemon({ connections: { sign_in_timeout_s: 60 } });
+  // The expiry is watched from a connection that has not signed in for 31 s: past the default
+  // sign-in time. Five refusals on purpose, and a success between them no longer resets the count.
+  const d = await startDaemon({ connections: { sign_in_timeout_s: 60 }, blacklist: { auth_fail_limit: 10 } });
   daemons.push(d);
   await addUser(d, 'alice', 'alice-pass-1');
   const key = newKey();

@@ -57,7 +57,7 @@ test('five failed logins block the address: 403 even with the right password, un
   c.close();
 });
 
-test('failures spread over more than reset_minutes do not add up; a success resets the count', async () => {
+test('failures spread over more than reset_minutes do not add up; a success does not reset the count', async () => {
   const d = await startDaemon({ blacklist: { auth_fail_limit: 3, block_minutes: 60, reset_minutes: 0.02 } });
   daemons.push(d);
   const c = await HyvedClient.connect(d.url);
@@ -66,17 +66,15 @@ test('failures spread over more than reset_minutes do not add up; a success rese
   assert.equal(await fail(), 401);
   await sleep(1500);
   assert.equal(await fail(), 401, 'count restarted after the quiet period');
-  assert.equal(await fail(), 401);
   assert.equal(await code(c.call('rpc', 'auth', { username: 'admin', password: d.adminPassword })), 200);
-  assert.equal(await fail(), 401, 'success reset the count');
   assert.equal(await fail(), 401);
-  assert.equal(await fail(), 403, 'third failure in a row blocks');
+  assert.equal(await fail(), 403, 'the third failure in a row blocks, the success between them notwithstanding');
   c.close();
 });
 
 test('Blacklist policy with a controlled clock', () => {
   let now = 0;
-  const b = new Blacklist({ auth_fail_limit: 5, block_minutes: 60, reset_minutes: 10 }, () => now);
+  const b = new Blacklist({ auth_fail_limit: 5, account_fail_limit: 10, block_minutes: 60, reset_minutes: 10, ipv6_prefix: 64 }, () => now);
   for (let i = 0; i < 4; i++) assert.equal(b.fail('a'), false);
   assert.equal(b.isBlocked('a'), false);
   assert.equal(b.fail('a'), true);
@@ -94,12 +92,12 @@ test('Blacklist policy with a controlled clock', () => {
 test('Sessions expire when idle and only then', () => {
   let now = 0;
   const s = new Sessions(1000, () => now);
-  const t = s.create('alice');
-  assert.notEqual(t, s.create('alice'), 'tokens are unique');
+  const t = s.create('alice', 'stamp');
+  assert.notEqual(t, s.create('alice', 'stamp'), 'tokens are unique');
   now = 900;
-  assert.equal(s.use(sessionKey(t)), 'alice');
+  assert.equal(s.use(sessionKey(t))?.username, 'alice');
   now = 1800;
-  assert.equal(s.use(sessionKey(t)), 'alice', 'use restarted the clock');
+  assert.equal(s.use(sessionKey(t))?.username, 'alice', 'use restarted the clock');
   now = 2801;
   assert.equal(s.use(sessionKey(t)), null);
   assert.equal(s.use(sessionKey('forged')), null);
@@ -108,6 +106,6 @@ test('Sessions expire when idle and only then', () => {
 
 test('tokens never begin with "-", so a command line takes them as values', () => {
   const s = new Sessions(1000);
-  for (let i = 0; i < 2000; i++) assert.match(s.create('alice'), /^[0-9a-f]{64}$/);
+  for (let i = 0; i < 2000; i++) assert.match(s.create('alice', 'stamp'), /^[0-9a-f]{64}$/);
   s.close();
 });

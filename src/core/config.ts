@@ -13,7 +13,7 @@ export interface Config {
   token_timeout_s: number;
   ws_idle_timeout_s: number;
   max_frame_bytes: number;
-  blacklist: { auth_fail_limit: number; block_minutes: number; reset_minutes: number };
+  blacklist: { auth_fail_limit: number; account_fail_limit: number; block_minutes: number; reset_minutes: number; ipv6_prefix: number };
   events: { journal_size: number; max_buffered_bytes: number };
   connections: { max: number; per_address: number; sign_in_timeout_s: number; pre_auth_frame_bytes: number };
   nics: Record<string, NicConfig>;
@@ -104,12 +104,14 @@ export const CONFIG_KEYS: ConfigTable = {
       additionalProperties: false,
       properties: {
         auth_fail_limit: { type: 'integer', minimum: 1 },
+        account_fail_limit: { type: 'integer', minimum: 1 },
         block_minutes: { type: 'number', minimum: 0 },
         reset_minutes: { type: 'number', minimum: 0 },
+        ipv6_prefix: { type: 'integer', minimum: 1, maximum: 128 },
       },
     },
-    default: { auth_fail_limit: 5, block_minutes: 60, reset_minutes: 10 },
-    doc: "sysadm's brute-force rule",
+    default: { auth_fail_limit: 5, account_fail_limit: 10, block_minutes: 60, reset_minutes: 10, ipv6_prefix: 64 },
+    doc: "sysadm's brute-force rule, per address (127.0.0.0/8 is one; IPv6 by its `ipv6_prefix` network) and per user name; a success resets no count",
   },
   events: {
     schema: {

@@ -11,6 +11,10 @@ export interface EventType {
 }
 
 export interface Subscriber {
+  /**
+   * What the subscriber holds now, read at every delivery (so it must cost next to nothing): a
+   * subscription follows its session's life and rights, not those it was made with.
+   */
   grants: Grants;
   /** Bytes queued towards the peer and not yet taken by the kernel. */
   bufferedAmount(): number;
@@ -109,11 +113,14 @@ export class EventHub {
     }
     const activate = () => {
       if (!sub.isOpen()) return;
-      const fresh = types.filter((t) => !already.has(t));
-      const missed = this.journaled(sub, since === undefined ? fresh : types, from);
+      // The session may have ended (or its rights changed) since the reply was sent.
+      const granted = types.filter((t) => holds(sub.grants, this.types.get(t)!.permission));
+      const fresh = granted.filter((t) => !already.has(t));
+      if (granted.length === 0) return;
+      const missed = this.journaled(sub, since === undefined ? fresh : granted, from);
       let wanted = this.subs.get(sub);
       if (!wanted) this.subs.set(sub, (wanted = new Set()));
-      for (const t of types) wanted.add(t);
+      for (const t of granted) wanted.add(t);
       if (missed.length === 0) return;
       this.backlogs.set(sub, { events: missed, next: 0, live: 0 });
       this.pump(sub);

@@ -10,7 +10,7 @@ import type { Subscriber } from '../core/events.js';
 import type { Request } from './router.js';
 import { execute } from './execute.js';
 import type { DaemonServices as Services } from './services.js';
-import { sessionKey } from './sessions.js';
+import { sessionKey, type EndReason, type Session } from './sessions.js';
 
 /** Close codes sent to clients. */
 export const CLOSE = { idle: 4000, signIn: 4001, slow: 4008, shutdown: 1001, tooBig: 1009 } as const;
@@ -33,14 +33,22 @@ const CORK_BYTES = 8 * 1024;
 // Pipelined requests beyond this wait in the socket: a flood cannot pile up handlers in memory.
 const MAX_IN_FLIGHT = 64;
 
+const NO_GRANTS = { admin: false, perms: {} };
+
 /**
- * One WebSocket client: its session token, its event subscription, its idle timer, and the
- * request loop that guarantees one reply per parseable frame.
+ * One WebSocket client: its session, its event subscription, its idle timer, and the request loop
+ * that guarantees one reply per parseable frame. When the session ends other than by this
+ * connection's own auth_clear (idled out, account changed or deleted, auth_clear elsewhere), the
+ * connection stays open, loses its subscriptions and is told by an error frame with id "" and
+ * code 401; events stop at once, as the subscriber's grants are those of a live session only.
  */
 export class Connection implements ConnectionHandle {
   sessionKey: string | null = null;
   readonly subscriber: Subscriber;
   private user: UserRecord | null = null;
+  private session: Session | null = null;
+  // Why the last session ended, if it was not signed out here: what the next request is told.
+  private endedBecause: string | null = null;
   // Requests not yet replied to; a reply is sent only by the one who removes its request.
   private readonly unanswered = new Set<Request>();
   // Set once the daemon is stopping: later requests get this at once.
@@ -64,9 +72,11 @@ export class Connection implements ConnectionHandle {
     // ws exposes no public handle on it; ws sets it before a server-side connection is announced.
     this.socket = (ws as unknown as { _socket: Socket })._socket;
     const self = this;
+    const sessions = services.auth.sessions;
     this.subscriber = {
       get grants() {
-        return self.user ?? { admin: false, perms: {} };
+        const s = self.session;
+        return s && self.user && sessions.isLive(s) ? self.user : NO_GRANTS;
       },
       bufferedAmount: () => ws.bufferedAmount,
       isOpen: () => ws.readyState === ws.OPEN,
@@ -95,14 +105,17 @@ export class Connection implements ConnectionHandle {
   }
 
   signIn(token: string, user: UserRecord): void {
-    this.sessionKey = sessionKey(token);
+    this.release();
+    const key = sessionKey(token);
+    this.session = this.services.auth.sessions.watch(key, this.onSessionEnd);
+    if (!this.session) return;
+    this.sessionKey = key;
     this.user = user;
     this.awaitSignIn(false);
   }
 
   signOut(): void {
-    this.sessionKey = null;
-    this.user = null;
+    this.release();
     this.services.events.unsubscribe(this.subscriber);
     this.awaitSignIn(true);
   }
@@ -125,16 +138,39 @@ export class Connection implements ConnectionHandle {
     this.signInTimer.unref();
   }
 
+  private release(): void {
+    if (this.session) this.services.auth.sessions.unwatch(this.session, this.onSessionEnd);
+    this.session = null;
+    this.sessionKey = null;
+    this.user = null;
+    this.endedBecause = null;
+  }
+
+  private readonly onSessionEnd = (reason: EndReason): void => {
+    const ended = this.session;
+    // Told on the next turn: an auth_clear on this connection signs out right after ending the session, and is not told.
+    setImmediate(() => {
+      if (this.session !== ended || this.closed) return;
+      this.signOut();
+      this.endedBecause = `session expired (${reason === 'account changed' ? 'the account was changed or removed' : reason}): authenticate again`;
+      this.send(errorFrame('rpc', '', unauthorized(this.endedBecause)));
+    });
+  };
+
   /** Resolves the session user for the router, 401 when there is none or it idled out. */
   async authenticate(): Promise<UserRecord> {
-    if (!this.sessionKey) throw unauthorized('not authenticated: call rpc/auth first');
+    const key = this.sessionKey;
+    if (!key) throw unauthorized(this.endedBecause ?? 'not authenticated: call rpc/auth first');
+    let user: UserRecord;
     try {
-      this.user = await this.services.auth.session(this.sessionKey);
+      user = await this.services.auth.session(key);
     } catch (err) {
-      this.sessionKey = null;
+      // Unless an auth meanwhile put another session in its place.
+      if (this.sessionKey === key) this.signOut();
       throw err;
     }
-    return this.user;
+    if (this.sessionKey === key) this.user = user;
+    return user;
   }
 
   close(code: number, reason: string): void {
@@ -261,6 +297,7 @@ export class Connection implements ConnectionHandle {
     this.closed = true;
     if (this.idleTimer) clearInterval(this.idleTimer);
     if (this.signInTimer) clearTimeout(this.signInTimer);
+    this.release();
     this.services.events.unsubscribe(this.subscriber);
   }
 

@@ -1,6 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat, mkdir } from 'node:fs/promises';
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 import { FileLockTimeout, withFileLock } from './file-lock.js';
@@ -116,7 +116,7 @@ export class UserStore {
   readonly file: string;
   private data: UsersFile = { version: 1, users: {} };
   // What the last read saw: an atomic rename gives the file a new inode, also within one mtime tick.
-  private stamp = '';
+  private fileStamp = '';
   /** Whether users.json was there at the last read, readable or not. */
   exists = false;
   /** Damaged content read from the file that could not be copied aside yet. */
@@ -127,6 +127,10 @@ export class UserStore {
   private dirty = true;
   private checkedAt = 0;
   private watcher: FSWatcher | null = null;
+  private reloadTimer: NodeJS.Timeout | null = null;
+  private poller: NodeJS.Timeout | null = null;
+  private readonly listeners: (() => void)[] = [];
+  private readonly stamps = new WeakMap<UserRecord, string>();
   // Changes run one at a time: each re-reads the file, edits, and writes it whole.
   private changes: Promise<unknown> = Promise.resolve();
 
@@ -134,21 +138,65 @@ export class UserStore {
     this.file = path.join(stateDir, 'users.json');
   }
 
-  /** The daemon watches for `hyved user ...` writing the file (an atomic rename in the state dir). */
+  /**
+   * The daemon watches for `hyved user ...` writing the file (an atomic rename in the state dir) and
+   * re-reads it at once, not at the next request: sessions of a changed account must end, and event
+   * streams stop, also on connections that send nothing.
+   */
   watch(): void {
     try {
       this.watcher = watch(path.dirname(this.file), { persistent: false }, (_event, name) => {
-        if (name === null || name === path.basename(this.file)) this.dirty = true;
+        if (name !== null && name !== path.basename(this.file)) return;
+        this.dirty = true;
+        // One rename fires several events: read once they settle.
+        this.reloadTimer ??= setTimeout(() => {
+          this.reloadTimer = null;
+          this.refresh().catch(() => {});
+        }, 20).unref();
       });
-      this.watcher.on('error', () => this.unwatch());
+      this.watcher.on('error', () => this.poll());
     } catch {
-      // No watcher on this platform: the once-a-second check still applies.
+      this.poll();
     }
   }
 
   unwatch(): void {
     this.watcher?.close();
     this.watcher = null;
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    if (this.poller) clearInterval(this.poller);
+    this.reloadTimer = this.poller = null;
+  }
+
+  /** Without a watcher, changes are looked for once a second. */
+  private poll(): void {
+    this.watcher?.close();
+    this.watcher = null;
+    this.poller ??= setInterval(() => this.refresh().catch(() => {}), 1000).unref();
+  }
+
+  /** `fn` runs whenever the users change, whoever changed them (this process or `hyved user ...`). */
+  onChange(fn: () => void): void {
+    this.listeners.push(fn);
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  /**
+   * What a session is bound to: a digest of the account's identity, password hash and rights. A
+   * new password, any change of rights, or deleting and re-creating the name (new `created`, new
+   * salt) changes it and so ends the sessions opened before; a key added or removed does not.
+   * Computed from the record rather than stored in it, so hand edits of users.json count too.
+   */
+  stamp(user: UserRecord): string {
+    let s = this.stamps.get(user);
+    if (s === undefined) {
+      s = createHash('sha256').update(JSON.stringify([user.username, user.created, user.admin, user.perms, user.scrypt])).digest('base64');
+      this.stamps.set(user, s);
+    }
+    return s;
   }
 
   /**
@@ -165,21 +213,24 @@ export class UserStore {
       st = await stat(this.file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        const had = this.exists;
         this.data = { version: 1, users: {} };
-        this.stamp = '';
+        this.fileStamp = '';
         this.exists = false;
+        if (had) this.changed();
         return;
       }
       throw err;
     }
     const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
-    if (stamp === this.stamp) return;
+    if (stamp === this.fileStamp) return;
     const bytes = await readFile(this.file);
     const { users, problems } = readUsers(bytes);
     this.data = { version: 1, users };
-    this.stamp = stamp;
+    this.fileStamp = stamp;
     this.exists = true;
     this.unkept = problems.length ? bytes : null;
+    this.changed();
     if (!this.unkept) return;
     let kept: string;
     try {
@@ -253,7 +304,8 @@ export class UserStore {
       await this.refresh(true);
       const user = this.get(username);
       if (!user) throw new UserError(`no user '${username}'`, 'not_found');
-      user.scrypt = await hashPassword(password);
+      // A new record, not an edit in place: its stamp is cached by record.
+      this.data.users[username] = { ...user, scrypt: await hashPassword(password) };
       await this.save();
     });
   }
@@ -334,8 +386,9 @@ export class UserStore {
     }
     await writeFileAtomic(this.file, text, 0o600);
     const st = await stat(this.file);
-    this.stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    this.fileStamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
     this.exists = true;
+    this.changed();
   }
 }
 
