@@ -168,6 +168,13 @@ export class FuzzConn {
       if (!ok) this.onStray({ conn: this, kind: 'bad-event', message: 'a frame that is neither a reply nor a well-formed event', text: text.slice(0, 4096) });
       return;
     }
+    // The daemon tells a connection when its session ends elsewhere (another connection's
+    // auth_clear of a shared token, an account change): an error with id "", never a reply.
+    const notice = frame.args as { code?: unknown; message?: unknown } | null;
+    if (frame.name === 'error' && frame.id === '' && notice?.code === 401 && String(notice.message).startsWith('session expired')) {
+      this.authed = false;
+      return;
+    }
     const key = keyOf(frame.id);
     const p = this.pending.get(key);
     if (!p) {

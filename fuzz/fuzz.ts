@@ -324,7 +324,12 @@ class FuzzRun {
   }
 
   async signIn(conn: FuzzConn): Promise<boolean> {
-    const v = await this.call(conn, 'rpc', 'auth', { username: 'admin', password: this.fixed.adminPassword }, ['sign-in']);
+    let v = await this.call(conn, 'rpc', 'auth', { username: 'admin', password: this.fixed.adminPassword }, ['sign-in']);
+    // Password checks are bounded per address: the other connections' sign-ins may hold them.
+    for (let i = 0; i < 50 && (v.code === 429 || v.code === 503); i++) {
+      await sleep(100);
+      v = await this.call(conn, 'rpc', 'auth', { username: 'admin', password: this.fixed.adminPassword }, ['sign-in']);
+    }
     if (v.code !== 200) {
       this.record(conn, [{ kind: 'final-check', message: `admin sign-in failed: ${v.code} ${v.message ?? ''}` }], {});
       return false;

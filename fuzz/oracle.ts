@@ -7,7 +7,8 @@
 import type { Outcome } from './conn.js';
 import type { Expectation } from './predict.js';
 
-export const ALLOWED_CODES = new Set([400, 401, 403, 404, 405, 406, 409, 413, 500]);
+// 429 and 503: too many password checks at once from one address, or in all.
+export const ALLOWED_CODES = new Set([400, 401, 403, 404, 405, 406, 409, 413, 429, 500, 503]);
 
 export type FailureKind =
   | 'timeout'
