@@ -11,7 +11,8 @@ import { BhyveDriver } from '../src/hypervisor/bhyve/driver.js';
 import { VNC_FIRST, VNC_PORTS, VncPorts, preferredVncPort } from '../src/hypervisor/bhyve/vnc.js';
 import { isFreeBsdBridge, isLinuxBridge } from '../src/hypervisor/host-nics.js';
 import { QemuDriver } from '../src/hypervisor/qemu/driver.js';
-import { alive, waitForExit } from '../src/hypervisor/process.js';
+import { pidAlive as alive } from '../src/core/pid-file.js';
+import { waitForExit } from '../src/hypervisor/process.js';
 import type { LaunchPlan } from '../src/hypervisor/types.js';
 import { ROOT, tempDir } from './helpers/daemon.js';
 
@@ -64,7 +65,7 @@ test('alive: a running process is alive, a reaped one is not, and EPERM counts a
   assert.equal(alive(pid), true);
 
   // The same question asked by an unprivileged user about a process it may not signal.
-  const probe = `import { alive } from ${JSON.stringify(path.join(ROOT, 'dist/src/hypervisor/process.js'))}; process.stdout.write(JSON.stringify(alive(Number(process.argv[1]))));`;
+  const probe = `import { pidAlive } from ${JSON.stringify(path.join(ROOT, 'dist/src/core/pid-file.js'))}; process.stdout.write(JSON.stringify(pidAlive(Number(process.argv[1]))));`;
   const asNobody = async (target: number) =>
     JSON.parse((await run(process.execPath, ['--input-type=module', '-e', probe, String(target)], process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {})).stdout);
   // pid 1 is root's: as root the probe runs as nobody, as anyone else it is not ours already.

@@ -6,20 +6,6 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /**
- * Whether a process exists. Signal 0 checks without signalling; EPERM means the process is
- * there but not ours to signal (a hypervisor started by another user, or under a dropped
- * privilege), which is alive all the same.
- */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
  * Resolves true when `handle` emits 'exit' (at once when `exited`), false after `timeoutMs`.
  * The listener goes when the wait ends either way: a stop loop that times out again and again
  * would otherwise pile listeners on a VM that never exits.

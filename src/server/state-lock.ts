@@ -1,8 +1,9 @@
-import { readFile, rename, rm, stat, writeFile, link } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { StartupError } from '../core/errors.js';
-import { alive, argvOf } from '../hypervisor/process.js';
+import { createPidFile, moveAsideIfSame, pidAlive, removeOwnPidFile } from '../core/pid-file.js';
+import { argvOf } from '../hypervisor/process.js';
 
 const LOCK_FILE = 'hyved.pid';
 
@@ -22,26 +23,21 @@ export class StateDirLock {
     const file = path.join(dir, LOCK_FILE);
     // Bounded: each turn either wins, refuses, or removed a stale lock that another starter may have replaced.
     for (let turn = 0; turn < 5; turn++) {
-      try {
-        await writeFile(file, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
-        return new StateDirLock(file);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
+      if (await createPidFile(file, 0o644)) return new StateDirLock(file);
       const text = await readLock(file);
       if (text === null) continue;
       const pid = Number(text.trim());
       if (Number.isInteger(pid) && pid > 0 && (await isHyved(pid))) {
         throw new StartupError(`state dir ${dir} is in use by hyved pid ${pid} (${file})`);
       }
-      await removeStale(file, text);
+      await moveAsideIfSame(file, text);
     }
     throw new StartupError(`cannot lock state dir ${dir}: ${file} keeps changing`);
   }
 
   /** Removes the lock if it is still ours. */
-  async release(): Promise<void> {
-    if ((await readFile(this.file, 'utf8').catch(() => '')).trim() === String(process.pid)) await rm(this.file, { force: true });
+  release(): Promise<void> {
+    return removeOwnPidFile(this.file);
   }
 }
 
@@ -56,24 +52,7 @@ async function readLock(file: string): Promise<string | null> {
 }
 
 async function isHyved(pid: number): Promise<boolean> {
-  if (pid === process.pid || !alive(pid)) return false;
+  if (pid === process.pid || !pidAlive(pid)) return false;
   // `node .../hyved.js serve`, or the installed `hyved` script run through its #! line.
   return (await argvOf(pid)).slice(0, 2).some((arg) => /^hyved(\.js)?$/.test(path.basename(arg)));
-}
-
-/**
- * Moves the stale lock aside rather than deleting it by name: when two daemons start at once
- * over a stale lock, the slower one would otherwise delete the lock the faster one just made.
- * What was moved aside is checked, and a live lock put back.
- */
-async function removeStale(file: string, staleText: string): Promise<void> {
-  const aside = `${file}.stale-${process.pid}`;
-  try {
-    await rename(file, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if ((await readFile(aside, 'utf8').catch(() => staleText)) !== staleText) await link(aside, file).catch(() => {});
-  await rm(aside, { force: true });
 }

@@ -1,5 +1,6 @@
-import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createPidFile, moveAsideIfSame, pidAlive, removeOwnPidFile } from '../core/pid-file.js';
 
 /** The lock could not be taken within the wait; the message names the file and its holder. */
 export class FileLockTimeout extends Error {}
@@ -22,12 +23,7 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>): Promi
   const deadline = Date.now() + WAIT_MS;
   let delay = 5;
   for (;;) {
-    try {
-      await writeFile(lock, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    if (await createPidFile(lock, 0o600)) break;
     const holder = await holderOf(lock);
     if (holder?.stale) await moveAsideIfSame(lock, holder.text);
     else if (Date.now() > deadline) {
@@ -40,8 +36,7 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>): Promi
   try {
     return await fn();
   } finally {
-    // Only our own: a holder slower than STALE_MS has been taken over.
-    if ((await readFile(lock, 'utf8').catch(() => '')).trim() === String(process.pid)) await rm(lock, { force: true });
+    await removeOwnPidFile(lock);
   }
 }
 
@@ -51,32 +46,5 @@ async function holderOf(lock: string): Promise<{ text: string; stale: boolean } 
   const age = Date.now() - st.mtimeMs;
   const pid = Number(text.trim());
   if (text === '') return { text, stale: age > EMPTY_GRACE_MS };
-  return { text, stale: !Number.isInteger(pid) || pid <= 0 || !running(pid) || age > STALE_MS };
-}
-
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Renamed rather than deleted by name: two waiters that both found the lock stale would otherwise
- * let the slower one delete the lock the faster one had just taken. What was moved is checked, and
- * a live lock put back.
- */
-async function moveAsideIfSame(lock: string, staleText: string): Promise<void> {
-  const aside = `${lock}.stale-${process.pid}`;
-  try {
-    await rename(lock, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  const moved = await readFile(aside, 'utf8').catch(() => staleText);
-  if (moved !== staleText) await link(aside, lock).catch(() => {});
-  await rm(aside, { force: true });
+  return { text, stale: !Number.isInteger(pid) || pid <= 0 || !pidAlive(pid) || age > STALE_MS };
 }

@@ -4,7 +4,8 @@ import { copyFile, open, readFile, rm, stat, truncate, writeFile } from 'node:fs
 import { promisify } from 'node:util';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from '../driver.js';
 import { isFreeBsdBridge } from '../host-nics.js';
-import { alive, waitForExit } from '../process.js';
+import { pidAlive as alive } from '../../core/pid-file.js';
+import { waitForExit } from '../process.js';
 import type { DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
 import { FBUF_SIZES, bhyveArgv, bhyveOptions, bhyveVmName, bhyvectlDestroyArgv, bhyvectlPoweroffArgv, runtimePaths } from './argv.js';
 import { VncPorts, vncAddress } from './vnc.js';
