@@ -99,9 +99,7 @@ function grantsFrom(tokens: Token[]): Record<string, string[]> {
 
 async function readPassword(fromStdin: boolean | undefined): Promise<{ password: string; generated: boolean }> {
   if (!fromStdin) return { password: randomPassword(), generated: true };
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return { password: Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, ''), generated: false };
+  return { password: (await readStdin()).replace(/\r?\n$/, ''), generated: false };
 }
 
 /** The users of the configured state dir, for `hyved user ...`. */

@@ -2,6 +2,7 @@ import type { ConnectionHandle, SignIn } from '../classes/context.js';
 import type { UserStore, UserRecord } from '../store/users.js';
 import { openSigned } from '../store/keys.js';
 import { Blacklist, type BlacklistPolicy } from './blacklist.js';
+import { Counts } from './counts.js';
 import { KeyChallenges } from './key-challenges.js';
 import { Sessions, sessionKey } from './sessions.js';
 import { RpcError, forbidden, unauthorized } from '../core/errors.js';
@@ -22,19 +23,16 @@ const CHECKS_WAITING = 256;
 class PasswordGate {
   private running = 0;
   private readonly queue: (() => void)[] = [];
-  private readonly perAddress = new Map<string, number>();
+  private readonly perAddress = new Counts();
 
   /** Runs `fn` as one of the checks of `network`, or refuses with 429 when it has its share already. */
   async admit<T>(network: string, fn: () => Promise<T>): Promise<T> {
-    const n = this.perAddress.get(network) ?? 0;
-    if (n >= CHECKS_PER_ADDRESS) throw new RpcError(429, `${CHECKS_PER_ADDRESS} password checks from this address are in progress: retry when one has answered`, [], 'busy');
-    this.perAddress.set(network, n + 1);
+    if (this.perAddress.get(network) >= CHECKS_PER_ADDRESS) throw new RpcError(429, `${CHECKS_PER_ADDRESS} password checks from this address are in progress: retry when one has answered`, [], 'busy');
+    this.perAddress.add(network);
     try {
       return await fn();
     } finally {
-      const left = this.perAddress.get(network)! - 1;
-      if (left) this.perAddress.set(network, left);
-      else this.perAddress.delete(network);
+      this.perAddress.remove(network);
     }
   }
 

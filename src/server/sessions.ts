@@ -44,7 +44,7 @@ export class Sessions {
     const s = this.byHash.get(key);
     if (!s) return null;
     const t = this.now();
-    if (t - s.lastUsed > this.timeoutMs) {
+    if (this.idle(s, t)) {
       this.end(key, 'idled out');
       return null;
     }
@@ -54,7 +54,7 @@ export class Sessions {
 
   /** Whether `s` may still act: checked on every event delivery, so only a flag and a clock compare. */
   isLive(s: Session): boolean {
-    return !s.ended && this.now() - s.lastUsed <= this.timeoutMs;
+    return !s.ended && !this.idle(s, this.now());
   }
 
   /** The live session under `key` with `fn` told when it ends (once), or null; does not count as a use. */
@@ -94,6 +94,10 @@ export class Sessions {
 
   private sweep(): void {
     const t = this.now();
-    for (const [k, s] of this.byHash) if (t - s.lastUsed > this.timeoutMs) this.end(k, 'idled out');
+    for (const [k, s] of this.byHash) if (this.idle(s, t)) this.end(k, 'idled out');
+  }
+
+  private idle(s: Session, t: number): boolean {
+    return t - s.lastUsed > this.timeoutMs;
   }
 }

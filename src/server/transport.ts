@@ -8,6 +8,7 @@ import { WebSocketServer } from 'ws';
 import { parseListen } from '../core/config.js';
 import { CLOSE, Connection, frameLimit } from './connection.js';
 import { originAllowed, ownOrigins } from './origins.js';
+import { Counts } from './counts.js';
 import { handleRest, refuse } from './rest.js';
 import { RpcError, StartupError } from '../core/errors.js';
 import type { DaemonServices as Services } from './services.js';
@@ -47,7 +48,7 @@ export class Transport {
   private readonly connections = new Set<Connection>();
   private allowedOrigins = new Set<string>();
   private readonly restInFlight = new Map<http.ServerResponse, http.IncomingMessage>();
-  private readonly perAddress = new Map<string, number>();
+  private readonly perAddress = new Counts();
   private lastRefusalWarning = 0;
   // Set by close(): what requests arriving from then on are answered with.
   private refusal: RpcError | null = null;
@@ -140,18 +141,14 @@ export class Transport {
   /** Counts connections per address, refusing those past `connections.per_address`. */
   private admit(socket: Socket): void {
     const addr = socket.remoteAddress ?? '';
-    const open = (this.perAddress.get(addr) ?? 0) + 1;
-    if (open > this.services.config.connections.per_address) {
-      this.warnRefusal(`${open - 1} connections open from ${addr} (connections.per_address), refused another`);
+    const open = this.perAddress.get(addr);
+    if (open >= this.services.config.connections.per_address) {
+      this.warnRefusal(`${open} connections open from ${addr} (connections.per_address), refused another`);
       socket.destroy();
       return;
     }
-    this.perAddress.set(addr, open);
-    socket.once('close', () => {
-      const left = (this.perAddress.get(addr) ?? 1) - 1;
-      if (left > 0) this.perAddress.set(addr, left);
-      else this.perAddress.delete(addr);
-    });
+    this.perAddress.add(addr);
+    socket.once('close', () => this.perAddress.remove(addr));
   }
 
   // At most one line every 10 s: a flood of refusals must not become a flood of log lines.

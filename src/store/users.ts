@@ -1,10 +1,11 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher, type Stats } from 'node:fs';
 import { readFile, stat, mkdir } from 'node:fs/promises';
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import path from 'node:path';
 import { writeFileAtomic } from './atomic.js';
 import { FileLockTimeout, withFileLock } from './file-lock.js';
 import { RecordSchema, describeProblems, detail, parseRecord, pointerKey, preserveCopy } from './json-records.js';
+import { Locks } from '../core/locks.js';
 import { ALL_GROUPS, NAME_PATTERN, isPermission, type Grants } from '../core/permissions.js';
 import type { ErrorDetail } from '../core/schemas.js';
 import { KeyError, canonicalKey, keyChecksum } from './keys.js';
@@ -84,6 +85,11 @@ function userProblems(key: string, user: UserRecord, at: string): ErrorDetail[] 
   return out;
 }
 
+// What a read of users.json saw: an atomic rename gives the file a new inode, also within one mtime tick.
+function fileStampOf(st: Stats): string {
+  return `${st.ino}:${st.mtimeMs}:${st.size}`;
+}
+
 /** The sound users in `bytes`, and a line for each problem: a damaged entry costs that user only. */
 function readUsers(bytes: Buffer): { users: Record<string, UserRecord>; problems: string[] } {
   const parsed = parseRecord(bytes, FILE_SCHEMA);
@@ -115,7 +121,6 @@ function readUsers(bytes: Buffer): { users: Record<string, UserRecord>; problems
 export class UserStore {
   readonly file: string;
   private data: UsersFile = { version: 1, users: {} };
-  // What the last read saw: an atomic rename gives the file a new inode, also within one mtime tick.
   private fileStamp = '';
   /** Whether users.json was there at the last read, readable or not. */
   exists = false;
@@ -132,7 +137,7 @@ export class UserStore {
   private readonly listeners: (() => void)[] = [];
   private readonly stamps = new WeakMap<UserRecord, string>();
   // Changes run one at a time: each re-reads the file, edits, and writes it whole.
-  private changes: Promise<unknown> = Promise.resolve();
+  private readonly locks = new Locks();
 
   constructor(stateDir: string) {
     this.file = path.join(stateDir, 'users.json');
@@ -222,7 +227,7 @@ export class UserStore {
       }
       throw err;
     }
-    const stamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    const stamp = fileStampOf(st);
     if (stamp === this.fileStamp) return;
     const bytes = await readFile(this.file);
     const { users, problems } = readUsers(bytes);
@@ -294,7 +299,7 @@ export class UserStore {
 
   private async removeNow(username: string): Promise<void> {
     await this.refresh(true);
-    if (!this.get(username)) throw new UserError(`no user '${username}'`, 'not_found');
+    this.existing(username);
     delete this.data.users[username];
     await this.save();
   }
@@ -302,8 +307,7 @@ export class UserStore {
   setPassword(username: string, password: string): Promise<void> {
     return this.change(async () => {
       await this.refresh(true);
-      const user = this.get(username);
-      if (!user) throw new UserError(`no user '${username}'`, 'not_found');
+      const user = this.existing(username);
       // A new record, not an edit in place: its stamp is cached by record.
       this.data.users[username] = { ...user, scrypt: await hashPassword(password) };
       await this.save();
@@ -330,8 +334,7 @@ export class UserStore {
     const checksum = keyChecksum(pem);
     return this.change(async () => {
       await this.refresh(true);
-      const user = this.get(username);
-      if (!user) throw new UserError(`no user '${username}'`, 'not_found');
+      const user = this.existing(username);
       if (this.list().some((u) => u !== user && u.keys?.some((k) => k.pem === pem))) {
         throw new UserError('this key is registered to another user; a key may sign in one user only', 'conflict');
       }
@@ -352,8 +355,7 @@ export class UserStore {
   removeKey(username: string, checksum: string): Promise<void> {
     return this.change(async () => {
       await this.refresh(true);
-      const user = this.get(username);
-      if (!user) throw new UserError(`no user '${username}'`, 'not_found');
+      const user = this.existing(username);
       const keys = user.keys ?? [];
       const left = keys.filter((k) => keyChecksum(k.pem) !== checksum);
       if (left.length === keys.length) throw new UserError(`'${username}' has no key with checksum ${checksum}`, 'not_found');
@@ -361,6 +363,12 @@ export class UserStore {
       else delete user.keys;
       await this.save();
     });
+  }
+
+  private existing(username: string): UserRecord {
+    const user = this.get(username);
+    if (!user) throw new UserError(`no user '${username}'`, 'not_found');
+    return user;
   }
 
   private change<T>(fn: () => Promise<T>): Promise<T> {
@@ -371,9 +379,7 @@ export class UserStore {
         throw err instanceof FileLockTimeout ? new UserError(err.message) : err;
       });
     };
-    const result = this.changes.then(locked);
-    this.changes = result.catch(() => {});
-    return result;
+    return this.locks.run(this.file, 'a change of users', locked);
   }
 
   private async save(): Promise<void> {
@@ -385,8 +391,7 @@ export class UserStore {
       });
     }
     await writeFileAtomic(this.file, text, 0o600);
-    const st = await stat(this.file);
-    this.fileStamp = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    this.fileStamp = fileStampOf(await stat(this.file));
     this.exists = true;
     this.changed();
   }
