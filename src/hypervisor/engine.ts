@@ -6,12 +6,14 @@ import { RpcError, badRequest, conflict, notAcceptable, notFound } from '../core
 import type { EventHub } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { Locks } from '../core/locks.js';
+import { eachLimited } from '../core/each-limited.js';
 import { IsoStore } from '../store/iso-store.js';
 import type { VmStore } from '../store/vm-store.js';
 import { unsupported, type CheckedFields } from './capabilities.js';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';
 import type { VmAction } from '../core/api.gen.js';
 import type { LaunchPlan, VmDefinition, VmState } from './types.js';
+import { VmIndex } from './vm-index.js';
 
 const newVmid = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -50,7 +52,7 @@ export const BOOT_DIR = path.join('images', 'boot');
  * clients never wait behind a slow graceful stop they did not ask for).
  */
 export class VmEngine {
-  private readonly vms = new Map<string, Runtime>();
+  private readonly vms = new VmIndex<Runtime>();
   /** Per vmid: the change in progress, one at a time per VM. */
   private readonly locks = new Locks();
 
@@ -60,24 +62,10 @@ export class VmEngine {
   async init(): Promise<void> {
     await this.d.store.init();
     const defs = await this.d.store.loadAll((file, err) => this.d.log.error(`skipping VM definition ${file}: ${err.message}`));
-    for (const def of defs) {
-      const rt: Runtime = { def, state: 'STOPPED', handle: null, launchTime: null };
-      this.vms.set(def.vmid, rt);
-      try {
-        const handle = await this.d.driver.adopt(def, this.d.store.dirOf(def.vmid));
-        if (handle) {
-          this.attach(rt, handle);
-          const status = await handle.status(this.d.config.vm.status_timeout_ms);
-          rt.state = status === 'paused' ? 'PAUSED' : status === 'running' ? 'RUNNING' : status === 'stopped' ? 'STOPPED' : 'UNKNOWN';
-          rt.launchTime = (await stat(path.join(this.d.store.dirOf(def.vmid), 'qemu.pid')).catch(() => null))?.mtime.toISOString() ?? null;
-          this.d.log.info(`re-adopted VM ${def.name} (${def.vmid}), pid ${handle.pid}, ${rt.state}`);
-        }
-      } catch (err) {
-        this.d.log.error(`cannot re-adopt VM ${def.name} (${def.vmid}): ${(err as Error).message}`);
-        rt.state = 'UNKNOWN';
-      }
-    }
-    for (const rt of this.vms.values()) {
+    const runtimes = defs.map((def): Runtime => ({ def, state: 'STOPPED', handle: null, launchTime: null }));
+    for (const rt of runtimes) this.vms.add(rt);
+    await eachLimited(runtimes, (rt) => this.adopt(rt));
+    for (const rt of this.vms.all()) {
       if (rt.def.autostart && rt.state === 'STOPPED') {
         this.d.log.info(`autostarting VM ${rt.def.name} (${rt.def.vmid})`);
         this.setState(rt.def.vmid, 'RUNNING', false).catch((err) =>
@@ -87,8 +75,26 @@ export class VmEngine {
     }
   }
 
-  list(gid?: string): Runtime[] {
-    return [...this.vms.values()].filter((r) => gid === undefined || r.def.gid === gid).sort((a, b) => a.def.name.localeCompare(b.def.name));
+  /** Re-adopts the VM if a QEMU left running by an earlier daemon still runs it. */
+  private async adopt(rt: Runtime): Promise<void> {
+    const { def } = rt;
+    try {
+      const handle = await this.d.driver.adopt(def, this.d.store.dirOf(def.vmid));
+      if (!handle) return;
+      this.attach(rt, handle);
+      const status = await handle.status(this.d.config.vm.status_timeout_ms);
+      rt.state = status === 'paused' ? 'PAUSED' : status === 'running' ? 'RUNNING' : status === 'stopped' ? 'STOPPED' : 'UNKNOWN';
+      rt.launchTime = (await stat(path.join(this.d.store.dirOf(def.vmid), 'qemu.pid')).catch(() => null))?.mtime.toISOString() ?? null;
+      this.d.log.info(`re-adopted VM ${def.name} (${def.vmid}), pid ${handle.pid}, ${rt.state}`);
+    } catch (err) {
+      this.d.log.error(`cannot re-adopt VM ${def.name} (${def.vmid}): ${(err as Error).message}`);
+      rt.state = 'UNKNOWN';
+    }
+  }
+
+  /** The group's VMs in name order (the index's array: read it, do not change it). */
+  list(gid: string): readonly Runtime[] {
+    return this.vms.list(gid);
   }
 
   get(vmid: string): Runtime {
@@ -102,7 +108,7 @@ export class VmEngine {
   }
 
   byName(gid: string, name: string): Runtime | undefined {
-    return [...this.vms.values()].find((r) => r.def.gid === gid && r.def.name === name);
+    return this.vms.byName(gid, name);
   }
 
   groupExists(gid: string): boolean {
@@ -129,7 +135,7 @@ export class VmEngine {
 
   /** VMs whose definition attaches the medium `mid`: removing it would break their next start. */
   usersOfMedium(mid: string): Runtime[] {
-    return [...this.vms.values()].filter((r) => r.def.media.some((m) => m.mid === mid));
+    return [...this.vms.all()].filter((r) => r.def.media.some((m) => m.mid === mid));
   }
 
   async create(input: Omit<VmDefinition, 'vmid' | 'created'>): Promise<VmDefinition> {
@@ -169,8 +175,9 @@ export class VmEngine {
       await this.d.store.remove(def.vmid);
       throw new RpcError(500, `creating VM '${def.name}' failed: ${(err as Error).message}`);
     }
-    this.vms.set(def.vmid, { def, state: 'STOPPED', handle: null, launchTime: null });
-    this.publish(this.vms.get(def.vmid)!, 'STOPPED', null);
+    const rt: Runtime = { def, state: 'STOPPED', handle: null, launchTime: null };
+    this.vms.add(rt);
+    this.publish(rt, 'STOPPED', null);
     this.d.log.info(`created VM ${def.name} (${def.vmid}) in group ${def.gid}`);
     return def;
   }
@@ -185,10 +192,15 @@ export class VmEngine {
       for (const m of patch.media ?? []) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
       this.checkQuota(rt.def.gid, { cpus: (patch.cpus ?? rt.def.cpus) - rt.def.cpus, memory_mib: (patch.memory_mib ?? rt.def.memory_mib) - rt.def.memory_mib });
       const next = { ...rt.def, ...patch };
-      await this.d.store.save(next);
-      rt.def = next;
+      await this.commit(rt, next);
       return next;
     }));
+  }
+
+  /** Saves the VM's changed definition, then makes it the one in memory and in the indexes. */
+  private async commit(rt: Runtime, next: VmDefinition): Promise<void> {
+    await this.d.store.save(next);
+    this.vms.replace(rt, next);
   }
 
   /**
@@ -234,8 +246,7 @@ export class VmEngine {
       const file = this.discPath(rt.def, disc.label, disc.storage_grade);
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       await this.discTool(`creating disc '${disc.label}'`, () => this.d.discs.createDisc(file, disc.size_mib));
-      rt.def.discs.push(disc);
-      await this.d.store.save(rt.def);
+      await this.commit(rt, { ...rt.def, discs: [...rt.def.discs, disc] });
     }));
   }
 
@@ -246,8 +257,7 @@ export class VmEngine {
     const disc = rt.def.discs.find((d) => d.label === label);
     if (!disc) throw notFound(`VM '${rt.def.name}' has no disc '${label}'`);
     await this.exclusive(rt, 'removing a disc', async () => {
-      rt.def = { ...rt.def, discs: rt.def.discs.filter((d) => d !== disc) };
-      await this.d.store.save(rt.def);
+      await this.commit(rt, { ...rt.def, discs: rt.def.discs.filter((d) => d !== disc) });
       await rm(this.discPath(rt.def, label, disc.storage_grade), { force: true });
     });
   }
@@ -262,8 +272,7 @@ export class VmEngine {
     await this.exclusive(rt, 'resizing a disc', () => this.inGroup(rt.def.gid, async () => {
       this.checkQuota(rt.def.gid, { disk_mib: sizeMib - disc.size_mib });
       await this.discTool(`resizing disc '${label}'`, () => this.d.discs.resizeDisc(this.discPath(rt.def, label, disc.storage_grade), sizeMib));
-      disc.size_mib = sizeMib;
-      await this.d.store.save(rt.def);
+      await this.commit(rt, { ...rt.def, discs: rt.def.discs.map((d) => (d === disc ? { ...d, size_mib: sizeMib } : d)) });
     }));
   }
 
@@ -277,7 +286,7 @@ export class VmEngine {
     await this.exclusive(rt, 'deleting', async () => {
       for (const disc of rt.def.discs) await rm(path.dirname(this.discPath(rt.def, disc.label, disc.storage_grade)), { recursive: true, force: true });
       await this.d.store.remove(vmid);
-      this.vms.delete(vmid);
+      this.vms.remove(rt);
     });
     this.d.events.publish('vm', { vmid, name: rt.def.name, gid: rt.def.gid, state: 'DELETED', previous: rt.state });
     this.d.log.info(`deleted VM ${rt.def.name} (${vmid})`);
@@ -335,7 +344,7 @@ export class VmEngine {
 
   /** Daemon shutdown: VMs keep running; only our connections to them close. */
   detachAll(): void {
-    for (const rt of this.vms.values()) rt.handle?.detach();
+    for (const rt of this.vms.all()) rt.handle?.detach();
   }
 
   discPath(def: VmDefinition, label: string, grade: string): string {
@@ -358,13 +367,7 @@ export class VmEngine {
   private checkQuota(gid: string, add: { vms?: number; cpus?: number; memory_mib?: number; disk_mib?: number }): void {
     const quota = this.d.config.groups[gid]?.quota;
     if (!quota) return;
-    const vms = this.list(gid).map((r) => r.def);
-    const used = {
-      vms: vms.length,
-      cpus: sum(vms.map((v) => v.cpus)),
-      memory_mib: sum(vms.map((v) => v.memory_mib)),
-      disk_mib: sum(vms.flatMap((v) => v.discs.map((d) => d.size_mib))),
-    };
+    const used = this.vms.usage(gid);
     for (const key of ['vms', 'cpus', 'memory_mib', 'disk_mib'] as const) {
       const limit = quota[key];
       const want = used[key] + (add[key] ?? 0);
@@ -492,3 +495,4 @@ export class VmEngine {
 function sum(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0);
 }
+

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { appendFile, copyFile, readFile, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { appendFile, copyFile, rm, stat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from '../driver.js';
@@ -106,8 +107,18 @@ function removeRuntimeFiles(rt: ReturnType<typeof runtimePaths>): Promise<unknow
   return Promise.all([rt.qmp, rt.console, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
 }
 
-async function readPid(file: string): Promise<number | null> {
-  const text = await readFile(file, 'utf8').catch(() => '');
+/**
+ * Synchronous: a pidfile is a few bytes, and adopt looks for one per VM at start-up, before the
+ * daemon serves; most of 10,000 VMs have none, and a failed open through the thread pool cost far
+ * more than the open itself.
+ */
+function readPid(file: string): number | null {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // No pidfile: not running.
+  }
   const pid = Number(text.trim());
   return Number.isInteger(pid) && pid > 1 ? pid : null;
 }
@@ -182,7 +193,7 @@ export class QemuDriver implements Driver {
     });
     if (output) await appendFile(rt.log, output);
     if (code !== 0) throw new HypervisorError(`QEMU failed to start: ${output.trim().split('\n').slice(-3).join(' ') || `exit code ${code}`}`);
-    const pid = await readPid(rt.pidfile);
+    const pid = readPid(rt.pidfile);
     if (!pid) throw new HypervisorError('QEMU started but wrote no pidfile');
     const qmp = await connectQmp(rt.qmp, pid);
     const vm = new QemuVm(pid, qmp, rt);
@@ -192,9 +203,11 @@ export class QemuDriver implements Driver {
 
   async adopt(def: VmDefinition, dir: string): Promise<VmHandle | null> {
     const rt = runtimePaths(dir);
-    const pid = await readPid(rt.pidfile);
+    const pid = readPid(rt.pidfile);
+    // No pidfile: the VM was stopped (most of 10,000 are); any sockets left over go when it starts.
+    if (!pid) return null;
     // The pid must still be this VM's QEMU, not a recycled pid.
-    if (!pid || !alive(pid) || !(await argvOf(pid)).join(' ').includes(`process=${processTag(def.vmid)}`)) {
+    if (!alive(pid) || !(await argvOf(pid)).join(' ').includes(`process=${processTag(def.vmid)}`)) {
       await removeRuntimeFiles(rt);
       return null;
     }
