@@ -177,7 +177,7 @@ test('bhyve start: a display gets fbuf on the VM\'s own VNC port, which a failed
       displays: [{ name: 'main', width: 1024, height: 768 }], media: [], nics: [], discs: [],
       autostart: false, description: '', rosetta: false, created: '2024-01-01T00:00:00Z',
     },
-    dir: vmDir, discPaths: [], mediaPaths: [], bridges: [], accelerator: 'tcg',
+    dir: vmDir, discPaths: [], mediaPaths: [], bridges: [], accelerator: 'tcg', consoleLog: path.join(vmDir, 'console', 'serial-0.log'),
   };
   const failure = async () => (await driver.start(plan).then(() => assert.fail('started'), (e: Error) => e)).message;
   const first = await failure();

@@ -25,6 +25,7 @@ export interface Config {
   accelerator: 'auto' | 'kvm' | 'tcg';
   qemu: { binary: string; img_binary: string; efi_code: string; efi_vars: string };
   vm: { stop_timeout_s: number; status_timeout_ms: number };
+  console: { ring_bytes: number; segment_bytes: number; segments: number; viewer_buffer_bytes: number; ticket_ttl_s: number };
   storage_grades: Record<string, string>;
   groups: Record<string, GroupConfig>;
   validate_results: boolean;
@@ -240,6 +241,21 @@ export const CONFIG_KEYS: ConfigTable = {
     },
     default: { stop_timeout_s: 60, status_timeout_ms: 2000 },
     doc: 'graceful stop limit; QMP answer limit',
+  },
+  console: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ring_bytes: { type: 'integer', minimum: 4096, description: 'recent serial output kept in memory per running VM' },
+        segment_bytes: { type: 'integer', minimum: 65536, description: 'size at which the serial log moves to a new file' },
+        segments: { type: 'integer', minimum: 2, maximum: 64, description: 'serial log files kept per VM (the oldest is deleted)' },
+        viewer_buffer_bytes: { type: 'integer', minimum: 65536, description: 'a console viewer with more than this unsent is dropped' },
+        ticket_ttl_s: { type: 'integer', minimum: 1, maximum: 600, description: 'how long a console ticket can be used (once)' },
+      },
+    },
+    default: { ring_bytes: 1 << 20, segment_bytes: 8 << 20, segments: 2, viewer_buffer_bytes: 4 << 20, ticket_ttl_s: 30 },
+    doc: 'serial consoles: memory ring, log file size and count per VM, slow-viewer bound, ticket lifetime',
   },
   storage_grades: {
     schema: {

@@ -1,4 +1,5 @@
 import { mkdir, rm, stat } from 'node:fs/promises';
+import type { NetConnectOpts } from 'node:net';
 import path from 'node:path';
 import { customAlphabet } from 'nanoid';
 import type { Config } from '../core/config.js';
@@ -12,6 +13,8 @@ import { unsupported, type CheckedFields } from './capabilities.js';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';
 import type { VmAction } from '../core/api.gen.js';
 import type { LaunchPlan, VmDefinition, VmState } from './types.js';
+import { SegmentLog } from './console/segments.js';
+import { SerialConsole } from './console/serial.js';
 
 const newVmid = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -20,6 +23,8 @@ export interface Runtime {
   state: VmState;
   handle: VmHandle | null;
   launchTime: string | null;
+  /** While running, where the hypervisor's console can be followed. */
+  console?: SerialConsole | null;
 }
 
 export interface DiscTools {
@@ -67,6 +72,8 @@ export class VmEngine {
         const handle = await this.d.driver.adopt(def, this.d.store.dirOf(def.vmid));
         if (handle) {
           this.attach(rt, handle);
+          // Also moves a VM started before console segments off its unbounded console.log.
+          await this.attachConsole(rt, handle, true);
           const status = await handle.status(this.d.config.vm.status_timeout_ms);
           rt.state = status === 'paused' ? 'PAUSED' : status === 'running' ? 'RUNNING' : status === 'stopped' ? 'STOPPED' : 'UNKNOWN';
           rt.launchTime = (await stat(path.join(this.d.store.dirOf(def.vmid), 'qemu.pid')).catch(() => null))?.mtime.toISOString() ?? null;
@@ -335,7 +342,10 @@ export class VmEngine {
 
   /** Daemon shutdown: VMs keep running; only our connections to them close. */
   detachAll(): void {
-    for (const rt of this.vms.values()) rt.handle?.detach();
+    for (const rt of this.vms.values()) {
+      rt.console?.detach();
+      rt.handle?.detach();
+    }
   }
 
   discPath(def: VmDefinition, label: string, grade: string): string {
@@ -396,6 +406,7 @@ export class VmEngine {
       kernelPath: def.kernel ? await this.bootFile(def.kernel) : undefined,
       initrdPath: def.initrd ? await this.bootFile(def.initrd) : undefined,
       accelerator: this.d.accelerator,
+      consoleLog: (await this.segments(def.vmid)).current.path,
       firmware: def.type === 'EFI' && this.d.efi ? { code: this.d.efi.code, varsTemplate: this.d.efi.vars } : undefined,
     };
   }
@@ -409,6 +420,7 @@ export class VmEngine {
     try {
       const handle = await this.d.driver.start(plan);
       this.attach(rt, handle);
+      await this.attachConsole(rt, handle, false);
       rt.launchTime = new Date().toISOString();
       this.transition(rt, 'RUNNING');
     } catch (err) {
@@ -470,11 +482,71 @@ export class VmEngine {
     });
     handle.once('exit', () => {
       if (rt.handle !== handle) return;
+      void rt.console?.close();
+      rt.console = null;
       rt.handle = null;
       rt.launchTime = null;
       this.transition(rt, 'STOPPED');
       this.d.log.info(`VM ${rt.def.name} (${rt.def.vmid}) stopped`);
     });
+  }
+
+  /** The running VM's serial console (409 when it is not running, 501 where the hypervisor has none to follow). */
+  console(vmid: string): SerialConsole {
+    const rt = this.get(vmid);
+    if (!rt.handle) throw conflict(`VM '${rt.def.name}' is ${rt.state}: its console is there while it runs (its log: console log)`);
+    if (!rt.handle.serial) throw new RpcError(501, `the ${this.d.driver.name} hypervisor's console cannot be attached to by hyved yet`);
+    if (!rt.console) throw conflict(`VM '${rt.def.name}' console is not ready yet`);
+    return rt.console;
+  }
+
+  /** Where the running VM's VNC server is (409 when not running, 404 without a display). */
+  display(vmid: string): NetConnectOpts {
+    const rt = this.get(vmid);
+    if (!rt.handle) throw conflict(`VM '${rt.def.name}' is ${rt.state}: its display is there while it runs`);
+    if (!rt.handle.display) throw notFound(`VM '${rt.def.name}' has no display${rt.def.displays.length ? ` the ${this.d.driver.name} hypervisor lets hyved bridge yet` : ''}`);
+    return rt.handle.display;
+  }
+
+  /** Serial output from `since` (default: the last `limit` bytes), running or not. */
+  async consoleLog(vmid: string, since: number | undefined, limit: number): Promise<{ offset: number; end: number; data: Buffer }> {
+    const rt = this.get(vmid);
+    if (rt.console) {
+      const { offset, data } = await rt.console.read(since, limit);
+      return { offset, end: rt.console.offset, data };
+    }
+    const log = await this.segments(vmid);
+    const end = await log.end();
+    const { offset, data } = await log.read(since ?? Math.max(0, end - limit), limit);
+    return { offset, end, data };
+  }
+
+  private segments(vmid: string): Promise<SegmentLog> {
+    return SegmentLog.forVm(this.d.store.dirOf(vmid), this.d.config.console.segments);
+  }
+
+  /** `moveLog`: point the hypervisor at the current segment (a VM adopted from an earlier daemon). */
+  private async attachConsole(rt: Runtime, handle: VmHandle, moveLog: boolean): Promise<void> {
+    if (!handle.serial) return;
+    const log = await this.segments(rt.def.vmid);
+    const c = this.d.config.console;
+    try {
+      if (moveLog) await handle.serial.switchLog(log.current.path);
+      const console = new SerialConsole({
+        log,
+        port: handle.serial,
+        ringBytes: c.ring_bytes,
+        segmentBytes: c.segment_bytes,
+        viewerBufferBytes: c.viewer_buffer_bytes,
+        logger: this.d.log,
+        onTakeover: (by, from) => this.d.events.publish('audit', { vmid: rt.def.vmid, gid: rt.def.gid, event: 'console-takeover', user: by, from }),
+      });
+      await console.start();
+      if (rt.handle === handle) rt.console = console;
+      else await console.close();
+    } catch (err) {
+      this.d.log.error(`VM ${rt.def.name} (${rt.def.vmid}): cannot follow its console: ${(err as Error).message}`);
+    }
   }
 
   private transition(rt: Runtime, state: VmState): void {

@@ -17,6 +17,8 @@ export interface LaunchPlan {
   kernelPath?: string;
   initrdPath?: string;
   accelerator: 'kvm' | 'tcg';
+  /** The segment file the guest's serial output is appended to. */
+  consoleLog: string;
   firmware?: { code: string; varsTemplate: string };
 }
 

@@ -21,6 +21,7 @@ import { QemuDriver } from '../hypervisor/qemu/driver.js';
 import { BhyveDriver } from '../hypervisor/bhyve/driver.js';
 import { detectAccelerator, readable } from '../hypervisor/host.js';
 import { VERSION } from '../core/version.js';
+import { Tickets } from '../core/tickets.js';
 
 const CLASSES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../classes');
 
@@ -92,6 +93,7 @@ async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
     tasks,
     isos,
     vms,
+    tickets: new Tickets(config.console.ticket_ttl_s * 1000),
     host: { hypervisor: driver.name, accelerator, ...driver.capabilities() },
     version: VERSION,
     router,

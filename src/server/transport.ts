@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { parseListen } from '../core/config.js';
 import { CLOSE, Connection, frameLimit } from './connection.js';
+import { ConsoleSockets } from './console-socket.js';
 import { originAllowed, ownOrigins } from './origins.js';
 import { Counts } from './counts.js';
 import { handleRest, refuse } from './rest.js';
@@ -45,6 +46,7 @@ function fileLimit(): number | null {
 export class Transport {
   readonly server: http.Server;
   private readonly wss: WebSocketServer;
+  private readonly consoles: ConsoleSockets;
   private readonly connections = new Set<Connection>();
   private allowedOrigins = new Set<string>();
   private readonly restInFlight = new Map<http.ServerResponse, http.IncomingMessage>();
@@ -89,6 +91,7 @@ export class Transport {
       skipUTF8Validation: true,
       perMessageDeflate: false,
     });
+    this.consoles = new ConsoleSockets(services);
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
 
@@ -129,6 +132,7 @@ export class Transport {
     );
     for (const [res, req] of this.restInFlight) refuse(req, res, late);
     this.restInFlight.clear();
+    this.consoles.closeAll();
     for (const c of this.connections) {
       c.answerUnfinished(late);
       c.close(CLOSE.shutdown, 'daemon shutting down');
@@ -174,6 +178,8 @@ export class Transport {
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\norigin not allowed\n');
       return;
     }
+    const url = new URL(`http://localhost${req.url?.startsWith('/') ? req.url : '/'}`);
+    if (ConsoleSockets.handles(url.pathname)) return this.consoles.upgrade(req, socket, head, url);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new Connection(ws, this.services, req.socket.remoteAddress ?? '');
       // The upgrade began before close() and finished after it.

@@ -8,7 +8,7 @@ function plan(def: Partial<VmDefinition>, extra: Partial<LaunchPlan> = {}): Laun
     vmid: 'abcdefghijkl', name: 'vm', gid: 'default', type: 'BIOS', cpus: 2, memory_mib: 1024, displays: [], media: [], nics: [],
     discs: [], autostart: false, description: '', rosetta: false, created: '', ...def,
   };
-  return { def: full, dir: '/state/vms/abcdefghijkl', discPaths: [], mediaPaths: [], bridges: [], accelerator: 'tcg', ...extra };
+  return { def: full, dir: '/state/vms/abcdefghijkl', discPaths: [], mediaPaths: [], bridges: [], accelerator: 'tcg', consoleLog: '/state/vms/abcdefghijkl/console/serial-0.log', ...extra };
 }
 
 const devices = (argv: string[]) => argv.flatMap((a, i) => (argv[i - 1] === '-device' ? [a] : []));

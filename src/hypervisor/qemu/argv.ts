@@ -6,8 +6,8 @@ export function runtimePaths(dir: string) {
   return {
     qmp: path.join(dir, 'qmp.sock'),
     console: path.join(dir, 'console.sock'),
-    /** Everything the guest wrote to its serial port, also while no client was attached. */
-    consoleLog: path.join(dir, 'console.log'),
+    /** Where the console socket sits for a moment while its log file changes (see QemuVm.serial). */
+    consoleSwap: path.join(dir, 'console.swap.sock'),
     vnc: path.join(dir, 'vnc.sock'),
     pidfile: path.join(dir, 'qemu.pid'),
     log: path.join(dir, 'qemu.log'),
@@ -43,7 +43,7 @@ export function qemuArgv(plan: LaunchPlan): string[] {
     '-daemonize',
     '-pidfile', rt.pidfile,
     '-qmp', `unix:${optPath(rt.qmp)},server=on,wait=off`,
-    '-chardev', `socket,id=serial0,path=${optPath(rt.console)},server=on,wait=off,logfile=${optPath(rt.consoleLog)},logappend=on`,
+    '-chardev', `socket,id=serial0,path=${optPath(rt.console)},server=on,wait=off,logfile=${optPath(plan.consoleLog)},logappend=on`,
     '-serial', 'chardev:serial0',
   ];
   if (plan.firmware) {

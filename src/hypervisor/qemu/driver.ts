@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { appendFile, copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from '../driver.js';
+import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type SerialPort, type VmHandle } from '../driver.js';
 import { isLinuxBridge } from '../host-nics.js';
 import { pidAlive as alive } from '../../core/pid-file.js';
 import { argvOf, waitForExit } from '../process.js';
@@ -16,11 +16,14 @@ const run = promisify(execFile);
 
 class QemuVm extends EventEmitter implements VmHandle {
   private exited = false;
+  readonly serial: SerialPort;
+  readonly display: { path: string } | null;
 
   constructor(
     readonly pid: number,
     private readonly qmp: QmpClient,
     private readonly rt: ReturnType<typeof runtimePaths>,
+    def: VmDefinition,
   ) {
     super();
     qmp.on('event', (name: string) => {
@@ -28,6 +31,22 @@ class QemuVm extends EventEmitter implements VmHandle {
       else if (name === 'RESUME') this.emit('status', 'running');
     });
     qmp.on('close', () => this.onGone());
+    this.serial = { socketPath: rt.console, switchLog: (file) => this.switchConsoleLog(file) };
+    this.display = def.displays.length ? { path: rt.vnc } : null;
+  }
+
+  /**
+   * chardev-change swaps the serial chardev under the running guest (no output is lost: the swap
+   * happens between two guest writes). The old chardev unlinks its socket path when it goes, so
+   * a swap to the same path would leave no socket there: swap to a side path, then back.
+   */
+  private async switchConsoleLog(file: string): Promise<void> {
+    const backend = (p: string) => ({
+      type: 'socket',
+      data: { addr: { type: 'unix', data: { path: p } }, server: true, wait: false, logfile: file, logappend: true },
+    });
+    await this.qmp.execute('chardev-change', { id: 'serial0', backend: backend(this.rt.consoleSwap) });
+    await this.qmp.execute('chardev-change', { id: 'serial0', backend: backend(this.rt.console) });
   }
 
   async status(timeoutMs = 2000): Promise<RunStatus> {
@@ -103,7 +122,7 @@ class QemuVm extends EventEmitter implements VmHandle {
 
 /** A stopped VM's sockets and pidfile: QEMU leaves vnc.sock (and, when killed, all of them) behind. */
 function removeRuntimeFiles(rt: ReturnType<typeof runtimePaths>): Promise<unknown> {
-  return Promise.all([rt.qmp, rt.console, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
+  return Promise.all([rt.qmp, rt.console, rt.consoleSwap, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
 }
 
 async function readPid(file: string): Promise<number | null> {
@@ -185,7 +204,7 @@ export class QemuDriver implements Driver {
     const pid = await readPid(rt.pidfile);
     if (!pid) throw new HypervisorError('QEMU started but wrote no pidfile');
     const qmp = await connectQmp(rt.qmp, pid);
-    const vm = new QemuVm(pid, qmp, rt);
+    const vm = new QemuVm(pid, qmp, rt, plan.def);
     await qmp.execute('cont');
     return vm;
   }
@@ -198,7 +217,7 @@ export class QemuDriver implements Driver {
       await removeRuntimeFiles(rt);
       return null;
     }
-    return new QemuVm(pid, await connectQmp(rt.qmp, pid), rt);
+    return new QemuVm(pid, await connectQmp(rt.qmp, pid), rt, def);
   }
 
   /** qcow2 discs, sized in MiB. */
