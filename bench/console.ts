@@ -77,7 +77,7 @@ try {
   // Read-only: a writer's input connection would hold QEMU's socket, which takes one client.
   const viewer: ConsoleViewer = await attach(d.url, c, vmid);
   viewer.control({ type: 'replay', since: 0 });
-  await viewer.until(/[#$] $/m, 120_000);
+  await viewer.until(/[#$] (\x1b\[6n)?$/, 120_000);
   const direct = socat(socket);
   await sleep(500);
 
@@ -91,7 +91,7 @@ try {
     until(() => viewer.bytes().length - start.hyved, size, viewerData, 1_800_000),
     until(() => direct.received() - start.socat, size, direct.onData, 1_800_000),
   ]);
-  await viewer.until(/[#$] $/m, 30_000, viewer.bytes().length - 64);
+  await viewer.until(/[#$] (\x1b\[6n)?$/, 30_000, viewer.bytes().length - 64);
   direct.proc.kill();
   await sleep(300);
 

@@ -23,7 +23,7 @@ before(async () => {
   // Booted to its shell: the marker and a prompt are in the scrollback.
   await waitFor(async () => {
     const r = await c.call<{ data: string }>('sysadm', 'console', { action: 'log', vmid, since: 0, limit: 1 << 20 });
-    return new RegExp(`${MARKER}[\\s\\S]*[#$] $`).test(r.data) || undefined;
+    return new RegExp(`${MARKER}[\\s\\S]*[#$] (\\x1b\\[6n)?$`).test(r.data) || undefined;
   }, 'the guest shell', 120_000, 250);
 });
 

@@ -40,7 +40,7 @@ options:
 
 exit status: 0 done, 1 the daemon answered with an error, could not be reached or the task failed,
 2 usage error, 130 interrupted (iso fetch: the task was canceled); console: 0 detached, 3 the VM
-stopped, 4 the connection was lost (daemon restart, session ended), 5 dropped as too slow, 143 SIGTERM`;
+stopped, 4 the connection was lost (daemon restart, session ended, too far behind), 143 SIGTERM`;
 
 const options = {
   url: { type: 'string' },

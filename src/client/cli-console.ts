@@ -5,7 +5,7 @@ import type { HyvedClient } from './client.js';
 const ESCAPE = 0x1d;
 
 /** Why `hyvectl console` ended: its exit status. */
-export const CONSOLE_EXIT = { detached: 0, error: 1, vmStopped: 3, lost: 4, dropped: 5, terminated: 143 } as const;
+export const CONSOLE_EXIT = { detached: 0, error: 1, vmStopped: 3, lost: 4, terminated: 143 } as const;
 
 export interface ConsoleOptions {
   target: string;
@@ -77,7 +77,6 @@ export async function runConsole(client: HyvedClient, o: ConsoleOptions): Promis
     ws.on('close', (code, reason) => {
       const why = String(reason);
       if (code === 1000 && why === 'vm stopped') finish(CONSOLE_EXIT.vmStopped, 'the VM stopped');
-      else if (code === 4008) finish(CONSOLE_EXIT.dropped, 'dropped: this terminal fell too far behind');
       else finish(CONSOLE_EXIT.lost, `connection closed (${code}${why ? ' ' + why : ''})`);
     });
     ws.on('message', (data, isBinary) => {

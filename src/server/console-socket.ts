@@ -11,7 +11,7 @@ import type { DaemonServices as Services } from './services.js';
 const PATHS = { '/console/serial': 'serial', '/console/vnc': 'vnc' } as const;
 
 /** Close codes a console client can act on (4000–4999 are the application's). */
-export const CONSOLE_CLOSE = { sessionEnded: 4001, tooSlow: 4008, takenOver: 4009, inUse: 4409, badControl: 4400 } as const;
+export const CONSOLE_CLOSE = { sessionEnded: 4001, takenOver: 4009, inUse: 4409 } as const;
 
 interface VncClient { ws: WebSocket; user: string; shared: boolean }
 
@@ -94,6 +94,7 @@ export class ConsoleSockets {
       notice: (message) => ws.send(JSON.stringify(message)),
       buffered: () => ws.bufferedAmount,
       close: (code, reason) => ws.close(code, reason),
+      cut: () => ws.terminate(),
     });
     ws.on('close', () => session.detach());
     ws.on('message', (data, isBinary) => {

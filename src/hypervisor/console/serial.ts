@@ -17,6 +17,8 @@ export interface ConsoleViewer {
   /** Bytes handed to send() and not yet on the wire. */
   buffered(): number;
   close(code: number, reason: string): void;
+  /** Cuts the connection at once: a viewer that does not read would never read a close either. */
+  cut(): void;
 }
 
 export interface SerialConsoleOptions {
@@ -298,8 +300,8 @@ export class SerialConsole {
 
   private drop(a: Attached): void {
     this.remove(a);
-    a.viewer.notice({ type: 'dropped', reason: `more than ${this.o.viewerBufferBytes} bytes unread: reconnect and replay from offset ${a.next}`, offset: a.next });
-    a.viewer.close(4008, 'too slow');
+    this.o.logger.info(`console viewer ${a.viewer.user} dropped: more than ${this.o.viewerBufferBytes} bytes unread at offset ${a.next}`);
+    a.viewer.cut();
   }
 
   private inputSocket(): net.Socket {
@@ -307,7 +309,10 @@ export class SerialConsole {
     const sock = net.createConnection(this.o.port.socketPath);
     // The same output reaches the files; what comes back here is read only so QEMU never blocks on us.
     sock.on('data', () => {});
-    sock.on('error', (err) => this.o.logger.warn(`console input ${this.o.port.socketPath}: ${err.message}`));
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      // The VM going away (or its chardev being swapped) resets the connection: nothing to report.
+      if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') this.o.logger.warn(`console input ${this.o.port.socketPath}: ${err.message}`);
+    });
     sock.on('close', () => {
       if (this.input === sock) this.input = null;
     });
