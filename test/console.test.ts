@@ -125,6 +125,19 @@ test('typing reaches the guest shell; two viewers see the same bytes; the second
   b.ws.close();
 });
 
+test('the writer\'s terminal size reaches the guest through its agent; a viewer without the keyboard cannot set it', async () => {
+  const w = await view({ write: true });
+  const ro = await view();
+  // The agent comes up a few seconds after the shell.
+  await waitFor(async () => (await c.call<{ agent: boolean }>('sysadm', 'vm', { action: 'info', vmid })).agent || undefined, 'the guest agent', 120_000, 500);
+  w.control({ type: 'resize', cols: 97, rows: 31 });
+  const applied = await w.notice('resize', 30_000);
+  assert.equal(applied.applied, true, JSON.stringify(applied));
+  assert.match(await run(w, 'stty size'), /^31 97\r?$/m);
+  ro.control({ type: 'resize', cols: 10, rows: 10 });
+  assert.equal((await ro.notice('resize')).applied, false);
+});
+
 test('a viewer that reconnects with since gets exactly the bytes it missed, none twice', async () => {
   const w = await view({ write: true });
   const first = await view();

@@ -53,7 +53,7 @@ async function aftermath(t: ReturnType<typeof terminal>): Promise<{ status: numb
   await t.exited;
   const status = Number(/EXIT=(\d+)/.exec(t.output())![1]);
   const flags = t.output().slice(t.output().lastIndexOf('EXIT='));
-  return { status, cooked: /(^|\s)icanon(\s|$)/m.test(flags) && /(^|\s)echo(\s|$)/m.test(flags) };
+  return { status, cooked: ['icanon', 'echo', 'opost'].every((f) => new RegExp(`(^|\\s)${f}(\\s|$)`, 'm').test(flags)) };
 }
 
 test('hyvectl console: scrollback first, typed commands reach the guest, Ctrl-] detaches and restores the terminal', async () => {
@@ -81,6 +81,18 @@ test('hyvectl console: SIGTERM ends it with 143 and the terminal restored; --rea
   const { status, cooked } = await aftermath(t);
   assert.equal(status, 143);
   assert.ok(cooked);
+});
+
+test('hyvectl console: a daemon restart ends it with 4 and the terminal restored', async () => {
+  const t = terminal();
+  await t.until(/Ctrl-\] detaches/);
+  c.close();
+  assert.equal(await d.stop(), 0);
+  const { status, cooked } = await aftermath(t);
+  assert.equal(status, 4);
+  assert.ok(cooked);
+  d = await startDaemon({}, d.stateDir);
+  c = await d.client();
 });
 
 test('hyvectl console: the VM stopping ends it with 3 and the terminal restored', async () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import WebSocket from 'ws';
 import type { HyvedClient } from './client.js';
 
@@ -99,7 +100,12 @@ export async function runConsole(client: HyvedClient, o: ConsoleOptions): Promis
       if (o.since !== undefined) ws.send(JSON.stringify({ type: 'replay', since: o.since }));
       else await lastScreen(client, vm.vmid, h.offset, o.stdout.rows || 24, o.stdout);
       say(`console of ${vm.name} (${vm.vmid})${o.readOnly ? ', read-only' : h.writer ? '' : ', read-only until another viewer lets go'}; Ctrl-] detaches`);
-      if (tty) o.stdin.setRawMode(true);
+      if (tty) {
+        o.stdin.setRawMode(true);
+        // libuv's raw mode keeps output processing (LF → CR LF): the guest's own CR LF would arrive
+        // as CR CR LF. setRawMode(false) puts back the settings saved before this too.
+        spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+      }
       o.stdin.on('data', onInput);
       o.stdin.resume();
       o.stdout.on('resize', onResize);
