@@ -1,10 +1,11 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { appendFile, readdir, readFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HyvedClient } from '../src/client/client.js';
+import { QmpClient } from '../src/hypervisor/qemu/qmp.js';
 import { runHyved, startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { MARKER, guestVm, installGuest } from './helpers/guest.js';
 import { attach, openSocket, ticket, type ConsoleViewer } from './helpers/console.js';
@@ -284,12 +285,39 @@ test('a daemon SIGKILL and restart while the guest prints loses no byte and keep
   assert.deepEqual(ticks, Array.from({ length: 400 }, (_, i) => i), 'every line once, in order');
 });
 
+test('a VM started before console segments (one growing console.log) is moved onto them when adopted', async () => {
+  await d.stop('SIGKILL');
+  c.close();
+  const vmDir = path.join(stateDir, 'vms', vmid);
+  // Make the running QEMU what an earlier hyved left: its serial log in console.log, no segments.
+  const qmp = await QmpClient.connect(path.join(vmDir, 'qmp.sock'));
+  const legacy = path.join(vmDir, 'console.log');
+  const backend = (sock: string) => ({ type: 'socket', data: { addr: { type: 'unix', data: { path: path.join(vmDir, sock) } }, server: true, wait: false, logfile: legacy, logappend: true } });
+  // Through a side path: the chardev being replaced unlinks its socket path as it goes.
+  await qmp.execute('chardev-change', { id: 'serial0', backend: backend('side.sock') });
+  await qmp.execute('chardev-change', { id: 'serial0', backend: backend('console.sock') });
+  qmp.close();
+  await rm(path.join(vmDir, 'console'), { recursive: true });
+  const sock = net.createConnection(path.join(vmDir, 'console.sock'));
+  sock.write('echo LEGACY-$((40+2))\n');
+  await waitFor(async () => (await readFile(legacy, 'latin1').catch(() => '')).includes('LEGACY-42') || undefined, 'output in console.log', 30_000, 100);
+  sock.destroy();
+
+  await daemon();
+  assert.deepEqual((await readdir(vmDir)).filter((f) => f.startsWith('console')).sort(), ['console', 'console.sock']);
+  const w = await view({ write: true });
+  assert.match(await run(w, 'echo NEW-$((40+3))'), /^NEW-43\r?$/m);
+  const all = Buffer.from((await log(0, 1 << 20)).data, 'base64').toString('latin1');
+  assert.match(all, /LEGACY-42[\s\S]*NEW-43/, 'the old log is the start of the numbering, new output follows it');
+  assert.equal(await readFile(legacy).then(() => 'exists', () => 'gone'), 'gone');
+});
+
 test('stopping the VM tells viewers vm-stopped; its log stays readable', async () => {
   const v = await view();
   await c.call('sysadm', 'vm', { action: 'state', vmid, state: 'STOPPED', force: true });
   await v.notice('vm-stopped', 30_000);
   assert.equal((await v.closed).code, 1000);
   const r = await c.call<{ data: string }>('sysadm', 'console', { action: 'log', vmid, limit: 100000 });
-  assert.match(r.data, /tick-399/);
+  assert.match(r.data, /NEW-43/);
   assert.equal(await c.call('sysadm', 'console', { action: 'ticket', vmid, kind: 'serial' }).then(() => 0, (e: { code: number }) => e.code), 409);
 });
