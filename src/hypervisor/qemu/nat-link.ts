@@ -36,7 +36,7 @@ let pairs = 0;
  * Two connected stream sockets. Node has no socketpair(), so a listener in the VM's own directory
  * takes one connection and goes. Both ends stay paused: not a byte of the guest's traffic is read here.
  */
-async function socketPair(dir: string): Promise<[net.Socket, net.Socket]> {
+export async function socketPair(dir: string): Promise<[net.Socket, net.Socket]> {
   const file = path.join(dir, `link-${process.pid}-${pairs++}.sock`);
   const server = net.createServer({ pauseOnConnect: true });
   try {
