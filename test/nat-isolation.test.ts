@@ -75,7 +75,8 @@ class GuestShell {
     const tag = `DONE${++this.n}`;
     const from = this.text.length;
     // Quoted apart, so the echo of the typed line never matches: only the output does.
-    this.sock.write(`${cmd}; echo "${tag.slice(0, 2)}""${tag.slice(2)}"\n`);
+    // The blank echo ends output that has no newline of its own (wget's body).
+    this.sock.write(`${cmd}; echo; echo "${tag.slice(0, 2)}""${tag.slice(2)}"\n`);
     const done = new RegExp(`^${tag}\\r?$`, 'm');
     await waitFor(() => done.test(this.text.slice(from)), `'${cmd}' in the guest`, ms, 100);
     return this.text.slice(from);
