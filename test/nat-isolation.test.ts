@@ -245,6 +245,7 @@ test('crafted frames: the guard stops what passt alone forwards to the host loop
     synFrame('10.0.2.15', '127.0.0.1', v4.port),
     synFrame('10.0.2.15', '0.0.0.0', v4.port),
     synFrame('fd00::15', '::1', v6.port),
+    synFrame('fd00::15', '::', v6.port),
     synFrame('fd00::15', '::ffff:127.0.0.1', v4.port),
   ];
   try {
