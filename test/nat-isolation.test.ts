@@ -224,6 +224,25 @@ test('without passt, a NAT nic refuses to start naming passt and host_loopback; 
   }
 });
 
+test('a passt that ends at once fails the start by name, and leaves no process of the VM behind', async () => {
+  const stateDir = await tempDir();
+  await installGuest(stateDir);
+  const broken = await startDaemon({ qemu: { passt: '/bin/false' } }, stateDir);
+  const b = await broken.client();
+  try {
+    const { vmid } = await b.call<{ vmid: string }>('sysadm', 'vm', guestVm('badpasst', { nics: [{ type: 'NAT' }] }));
+    const err = await b.call('sysadm', 'vm', { action: 'state', vmid, state: 'RUNNING' }).then(() => null, (e: CallError) => e);
+    assert.ok(err, 'the start succeeded with a passt that exited');
+    assert.equal(err.code, 500);
+    assert.match(err.message, /nics\/0: the NAT network ended at start \(\/bin\/false exited/);
+    assert.equal((await b.call<{ state: string }>('sysadm', 'vm', { action: 'info', vmid })).state, 'STOPPED');
+    await waitFor(async () => (await pidsWith(vmid)).length === 0, 'QEMU and the guard to be gone', 15_000, 100);
+  } finally {
+    b.close();
+    await broken.stop();
+  }
+});
+
 test('host_loopback is for NAT nics only', async () => {
   const err = await c.call('sysadm', 'vm', guestVm('badnic', { nics: [{ type: 'BRIDGE', host: 'lan', host_loopback: true }] })).then(() => null, (e: CallError) => e);
   assert.ok(err);

@@ -100,7 +100,7 @@ export async function openNatLinks(dir: string, vmid: string, nics: number[], pa
       if (!gone) return null;
       const text = await readFile(gone.log, 'utf8').catch(() => '');
       const last = text.trim().split('\n').filter((l) => !/^\s/.test(l)).at(-1) ?? '';
-      return `nics/${gone.nic}: the NAT network ended at start (${gone.child.spawnfile} exited${last ? `: ${last}` : ''}); see ${gone.log}`;
+      return `nics/${gone.nic}: the NAT network ended at start (${gone.child.spawnfile} exited${last ? `: ${last}` : ''}); see ${path.basename(gone.log)} in the VM directory`;
     },
   };
 }
