@@ -201,46 +201,44 @@ test('the network survives a daemon restart with its VM, and a restarted daemon 
   await waitFor(async () => (await pidsWith(vmid)).length === 0, 'the VM\'s QEMU, passt and guard to exit', 15_000, 100);
 });
 
-test('without passt, a NAT nic refuses to start naming passt and host_loopback; a host_loopback nic still starts', async () => {
+/**
+ * Runs `body` against a daemon of its own, with `passt` as its passt program and the test guest
+ * installed: a NAT VM made there fails to start, and `body` gets the VM's state dir, vmid and error.
+ */
+async function failedStart(passt: string, body: (b: HyvedClient, stateDir: string, vmid: string, err: CallError) => Promise<void>): Promise<void> {
   const stateDir = await tempDir();
   await installGuest(stateDir);
-  const bare = await startDaemon({ qemu: { passt: '/nonexistent/passt' } }, stateDir);
-  const b = await bare.client();
+  const other = await startDaemon({ qemu: { passt } }, stateDir);
+  const b = await other.client();
   try {
-    const { vmid } = await b.call<{ vmid: string }>('sysadm', 'vm', guestVm('nopasst', { nics: [{ type: 'NAT' }] }));
+    const { vmid } = await b.call<{ vmid: string }>('sysadm', 'vm', guestVm('natvm', { nics: [{ type: 'NAT' }] }));
     const err = await b.call('sysadm', 'vm', { action: 'state', vmid, state: 'RUNNING' }).then(() => null, (e: CallError) => e);
-    assert.ok(err, 'the start succeeded without passt');
+    assert.ok(err, `the start succeeded with ${passt} as passt`);
     assert.equal(err.code, 500);
+    assert.equal((await b.call<{ state: string }>('sysadm', 'vm', { action: 'info', vmid })).state, 'STOPPED');
+    await body(b, stateDir, vmid, err);
+  } finally {
+    b.close();
+    await other.stop();
+  }
+}
+
+test('without passt, a NAT nic refuses to start naming passt and host_loopback; a host_loopback nic still starts', async () => {
+  await failedStart('/nonexistent/passt', async (b, stateDir, _vmid, err) => {
     assert.match(err.message, /passt/);
     assert.match(err.message, /host_loopback/);
-    assert.equal((await b.call<{ state: string }>('sysadm', 'vm', { action: 'info', vmid })).state, 'STOPPED');
     const slirp = await b.call<{ vmid: string }>('sysadm', 'vm', guestVm('slirp', { nics: [{ type: 'NAT', host_loopback: true }] }));
     await b.call('sysadm', 'vm', { action: 'state', vmid: slirp.vmid, state: 'RUNNING' });
     await readConsoleUntil(path.join(stateDir, 'vms', slirp.vmid, 'console.sock'), new RegExp(MARKER), 90_000);
     await b.call('sysadm', 'vm', { action: 'delete', vmid: slirp.vmid, force: true });
-  } finally {
-    b.close();
-    await bare.stop();
-  }
+  });
 });
 
 test('a passt that ends at once fails the start by name, and leaves no process of the VM behind', async () => {
-  const stateDir = await tempDir();
-  await installGuest(stateDir);
-  const broken = await startDaemon({ qemu: { passt: '/bin/false' } }, stateDir);
-  const b = await broken.client();
-  try {
-    const { vmid } = await b.call<{ vmid: string }>('sysadm', 'vm', guestVm('badpasst', { nics: [{ type: 'NAT' }] }));
-    const err = await b.call('sysadm', 'vm', { action: 'state', vmid, state: 'RUNNING' }).then(() => null, (e: CallError) => e);
-    assert.ok(err, 'the start succeeded with a passt that exited');
-    assert.equal(err.code, 500);
+  await failedStart('/bin/false', async (_b, _stateDir, vmid, err) => {
     assert.match(err.message, /nics\/0: the NAT network ended at start \(\/bin\/false exited/);
-    assert.equal((await b.call<{ state: string }>('sysadm', 'vm', { action: 'info', vmid })).state, 'STOPPED');
     await waitFor(async () => (await pidsWith(vmid)).length === 0, 'QEMU and the guard to be gone', 15_000, 100);
-  } finally {
-    b.close();
-    await broken.stop();
-  }
+  });
 });
 
 test('host_loopback is for NAT nics only', async () => {
