@@ -24,9 +24,11 @@ guest.on('data', (chunk: Buffer) => {
     end();
     return;
   }
-  let more = true;
-  for (const r of records) if (guestFrameAllowed(r.subarray(4))) more = passt.write(r);
-  if (!more) {
+  // One writev for the chunk's records, not a write each.
+  passt.cork();
+  for (const r of records) if (guestFrameAllowed(r.subarray(4))) passt.write(r);
+  passt.uncork();
+  if (passt.writableNeedDrain) {
     guest.pause();
     passt.once('drain', () => guest.resume());
   }
