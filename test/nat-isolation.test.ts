@@ -107,6 +107,7 @@ const ROUTE_LOOPBACK_OUT =
 let d: TestDaemon;
 let c: HyvedClient;
 let loopback: HostService;
+let loopback6: HostService;
 let outside: HostService;
 let hyvedPort: number;
 let healthBody: string;
@@ -119,6 +120,7 @@ before(async () => {
   d = await startDaemon({ vm: { stop_timeout_s: 20 }, nics: { lan: { interface: 'lo' } } }, stateDir);
   c = await d.client();
   loopback = await new HostService('127.0.0.1').listen();
+  loopback6 = await new HostService('::1').listen();
   outside = await new HostService(hostAddress()).listen();
   const url = new URL(d.url);
   hyvedPort = Number(url.port);
@@ -130,6 +132,7 @@ after(async () => {
   c?.close();
   await d?.stop();
   loopback?.close();
+  loopback6?.close();
   outside?.close();
 });
 
@@ -156,15 +159,19 @@ test('a NAT nic by default: the host loopback (hyved included) is out of reach a
   assert.match(await probe(shell, outside.host, outside.port), new RegExp(outside.secret));
   assert.equal(outside.connections, 1);
 
-  // slirp's host alias, its DNS alias, the host's own address; and hyved itself. In parallel: each waits out its timeout.
+  // slirp's host alias, its DNS alias, the host's own address, the IPv6 gateway passt advertises
+  // (the host's link-local address); and hyved itself. In parallel: each waits out its timeout.
   const tries = ['10.0.2.2', '10.0.2.3', outside.host].map((h) => `(timeout 5 nc ${h} ${loopback.port} </dev/null) &`);
-  const out = await shell.run(`${tries.join(' ')} (timeout 5 wget -q -O- http://10.0.2.2:${hyvedPort}/healthz) & wait`);
+  const gw6 = `(timeout 5 nc $(ip -6 route | awk '/^default/ { print $3; exit }')%eth0 ${loopback6.port} </dev/null) &`;
+  const out = await shell.run(`${tries.join(' ')} ${gw6} (timeout 5 wget -q -O- http://10.0.2.2:${hyvedPort}/healthz) & wait`);
   assert.doesNotMatch(out, new RegExp(loopback.secret));
+  assert.doesNotMatch(out, new RegExp(loopback6.secret));
   assert.doesNotMatch(out, /"status"/);
   // Routed out by hand, 127.0.0.1 reaches passt as a destination: the frame guard drops it.
   assert.match(await shell.run(ROUTE_LOOPBACK_OUT), /127\.0\.0\.1 via 10\.0\.2\.2 dev eth0/);
   assert.doesNotMatch(await probe(shell, '127.0.0.1', loopback.port), new RegExp(loopback.secret));
   assert.equal(loopback.connections, 0, 'a guest connection reached a host service bound to 127.0.0.1');
+  assert.equal(loopback6.connections, 0, 'a guest connection reached a host service bound to ::1');
 
   // The network processes: one passt and one guard, gone with the VM.
   assert.equal((await pidsWith(`hyved-nat-${vmid}-0`)).length, 1);
