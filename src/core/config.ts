@@ -23,7 +23,7 @@ export interface Config {
   hypervisor: 'auto' | 'qemu' | 'bhyve';
   bhyve: { uefi_code: string; uefi_vars: string };
   accelerator: 'auto' | 'kvm' | 'tcg';
-  qemu: { binary: string; img_binary: string; efi_code: string; efi_vars: string };
+  qemu: { binary: string; img_binary: string; efi_code: string; efi_vars: string; passt: string };
   vm: { stop_timeout_s: number; status_timeout_ms: number };
   console: { ring_bytes: number; segment_bytes: number; segments: number; viewer_buffer_bytes: number; ticket_ttl_s: number };
   storage_grades: Record<string, string>;
@@ -219,16 +219,17 @@ export const CONFIG_KEYS: ConfigTable = {
     schema: {
       type: 'object',
       additionalProperties: false,
-      properties: { binary: nonEmptyString, img_binary: nonEmptyString, efi_code: nonEmptyString, efi_vars: nonEmptyString },
+      properties: { binary: nonEmptyString, img_binary: nonEmptyString, efi_code: nonEmptyString, efi_vars: nonEmptyString, passt: nonEmptyString },
     },
     default: {
       binary: 'qemu-system-x86_64',
       img_binary: 'qemu-img',
       efi_code: process.platform === 'freebsd' ? '/usr/local/share/qemu/edk2-x86_64-code.fd' : '/usr/share/OVMF/OVMF_CODE_4M.fd',
       efi_vars: process.platform === 'freebsd' ? '/usr/local/share/qemu/edk2-i386-vars.fd' : '/usr/share/OVMF/OVMF_VARS_4M.fd',
+      passt: 'passt',
     },
-    defaultDoc: "`qemu-system-x86_64`, `qemu-img`; EFI files from Debian's `ovmf` (Linux) or the `qemu` package (FreeBSD)",
-    doc: '`binary`, `img_binary`, `efi_code`, `efi_vars`',
+    defaultDoc: "`qemu-system-x86_64`, `qemu-img`; EFI files from Debian's `ovmf` (Linux) or the `qemu` package (FreeBSD); `passt`",
+    doc: '`binary`, `img_binary`, `efi_code`, `efi_vars`; `passt`: the user-mode network program behind NAT nics kept off the host\'s loopback (`host_loopback: false`)',
   },
   vm: {
     schema: {

@@ -164,6 +164,7 @@ export class VmEngine {
     input.nics.forEach((n, i) => {
       if (n.type === 'BRIDGE' && n.host === undefined) throw badRequest(`nics/${i}/host: a BRIDGE nic needs the NICID of a host NIC`, [{ path: `/args/nics/${i}/host`, message: 'is required for BRIDGE' }]);
       if (n.type === 'BRIDGE' && !Object.hasOwn(config.nics, n.host!)) throw notFound(`nics/${i}: no host NIC with NICID '${n.host}'`);
+      if (n.type === 'BRIDGE' && n.host_loopback !== undefined) throw badRequest(`nics/${i}/host_loopback: only NAT nics have it`, [{ path: `/args/nics/${i}/host_loopback`, message: 'is for NAT nics only' }]);
     });
     for (const [i, disc] of input.discs.entries()) {
       if (!Object.hasOwn(config.storage_grades, disc.storage_grade)) throw notFound(`discs/${i}: no storage grade '${disc.storage_grade}'`);

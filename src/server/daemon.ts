@@ -128,7 +128,7 @@ async function makeDriver(config: Config): Promise<{ driver: QemuDriver | BhyveD
   const efi = (await readable(firmware.code)) && (await readable(firmware.vars)) ? firmware : null;
   const driver =
     kind === 'qemu'
-      ? new QemuDriver({ binary: config.qemu.binary, imgBinary: config.qemu.img_binary }, efi !== null)
+      ? new QemuDriver({ binary: config.qemu.binary, imgBinary: config.qemu.img_binary, passt: config.qemu.passt }, efi !== null)
       : new BhyveDriver({ bhyve: '/usr/sbin/bhyve', bhyvectl: '/usr/sbin/bhyvectl', ifconfig: '/sbin/ifconfig', uefiCode: efi?.code ?? null });
   return { driver, efi };
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { qemuArgv, runtimePaths } from '../../src/hypervisor/qemu/argv.js';
+import { NAT_LINK_FD, guardedNics, qemuArgv, runtimePaths } from '../../src/hypervisor/qemu/argv.js';
 import type { LaunchPlan, VmDefinition } from '../../src/hypervisor/types.js';
 
 function plan(def: Partial<VmDefinition>, extra: Partial<LaunchPlan> = {}): LaunchPlan {
@@ -95,4 +95,28 @@ test('displays get a VGA of their size and a VNC unix socket; EFI gets pflash co
     'if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd',
     'if=pflash,format=raw,unit=1,file=/state/vms/abcdefghijkl/efivars.fd',
   ]);
+});
+
+test('NAT nics: passt over an inherited descriptor by default, QEMU slirp only with host_loopback; bridges as before', () => {
+  const a = qemuArgv(plan(
+    {
+      nics: [
+        { type: 'NAT' },
+        { type: 'NAT', host_loopback: true },
+        { type: 'BRIDGE', host: 'lan' },
+        { type: 'NAT', host_loopback: false },
+      ],
+    },
+    { bridges: [null, null, 'br0', null] },
+  ));
+  const netdevs = a.flatMap((x, i) => (a[i - 1] === '-netdev' ? [x] : []));
+  assert.deepEqual(netdevs, [
+    'stream,id=net0,server=off,addr.type=fd,addr.str=3',
+    'user,id=net1',
+    'bridge,id=net2,br=br0',
+    'stream,id=net3,server=off,addr.type=fd,addr.str=4',
+  ]);
+  assert.deepEqual(devices(a), [0, 1, 2, 3].map((i) => `virtio-net-pci,netdev=net${i},id=net${i}-dev`));
+  assert.deepEqual(guardedNics(plan({ nics: [{ type: 'NAT' }, { type: 'NAT', host_loopback: true }, { type: 'BRIDGE', host: 'x' }, { type: 'NAT' }] }).def), [0, 3]);
+  assert.equal(NAT_LINK_FD, 3);
 });

@@ -25,7 +25,12 @@ export default defineAction('sysadm/vm/create', {
       memory_mib: memory,
       displays: a.displays ?? [],
       media: mediaOf(a.media ?? []),
-      nics: (a.nics ?? []).map((n, i) => ({ type: oneOf(n.type, NIC_TYPES, `nics/${i}/type`), ...(n.host !== undefined ? { host: n.host } : {}) })),
+      nics: (a.nics ?? []).map((n, i) => {
+        const type = oneOf(n.type, NIC_TYPES, `nics/${i}/type`);
+        // Stored explicitly on NAT nics, so a definition shows which network its guest gets.
+        const loopback = type === 'NAT' || n.host_loopback !== undefined ? { host_loopback: n.host_loopback ?? false } : {};
+        return { type, ...(n.host !== undefined ? { host: n.host } : {}), ...loopback };
+      }),
       discs: (a.discs ?? []).map((d) => ({ label: d.label, size_mib: d.size_mib, storage_grade: d.storage_grade ?? grades[0] })),
       autostart: a.autostart ?? false,
       description: a.description ?? '',

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { LaunchPlan } from '../types.js';
+import type { LaunchPlan, VmDefinition } from '../types.js';
 
 /** Files a running QEMU keeps in its VM directory. */
 export function runtimePaths(dir: string) {
@@ -23,6 +23,17 @@ export const AGENT_PORT = 'org.qemu.guest_agent.0';
 /** The marker in QEMU's process name that ties a pid back to its VM when re-adopting. */
 export function processTag(vmid: string): string {
   return `hyved-${vmid}`;
+}
+
+/**
+ * The first of the descriptors QEMU inherits, one per guarded NAT nic in `guardedNics` order: its
+ * end of a connected socket whose other end is the nic's frame guard (see nat-link.ts).
+ */
+export const NAT_LINK_FD = 3;
+
+/** The indices of the NAT nics kept off the host's loopback: every NAT nic not set `host_loopback`. */
+export function guardedNics(def: VmDefinition): number[] {
+  return def.nics.flatMap((n, i) => (n.type === 'NAT' && !n.host_loopback ? [i] : []));
 }
 
 /** QEMU option values are comma-separated: a comma in a path would start a new option. */
@@ -101,9 +112,12 @@ export function qemuArgv(plan: LaunchPlan): string[] {
       a.push('-device', `virtio-blk-pci,drive=media${i},id=media${i}-dev`);
     }
   });
+  const guarded = guardedNics(def);
   def.nics.forEach((n, i) => {
     if (n.type === 'BRIDGE') a.push('-netdev', `bridge,id=net${i},br=${plan.bridges[i]}`);
-    else a.push('-netdev', `user,id=net${i}`);
+    // QEMU's slirp maps 10.0.2.2 to the host's 127.0.0.1 and 7.2 has no switch to stop it: only on request.
+    else if (n.host_loopback) a.push('-netdev', `user,id=net${i}`);
+    else a.push('-netdev', `stream,id=net${i},server=off,addr.type=fd,addr.str=${NAT_LINK_FD + guarded.indexOf(i)}`);
     a.push('-device', `virtio-net-pci,netdev=net${i},id=net${i}-dev`);
   });
   if (plan.kernelPath) {

@@ -8,7 +8,8 @@ import { isLinuxBridge } from '../host-nics.js';
 import { pidAlive as alive } from '../../core/pid-file.js';
 import { argvOf, waitForExit } from '../process.js';
 import type { DisplayLimits, DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
-import { processTag, qemuArgv, runtimePaths } from './argv.js';
+import { guardedNics, processTag, qemuArgv, runtimePaths } from './argv.js';
+import { openNatLinks, type NatLinks } from './nat-link.js';
 import { QmpClient, QmpTimeout } from './qmp.js';
 import { QemuGuestAgent } from './agent.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -150,7 +151,7 @@ async function connectQmp(path: string, pid: number): Promise<QmpClient> {
   throw new HypervisorError(`cannot reach QEMU's QMP socket: ${(last as Error)?.message}`);
 }
 
-export interface QemuOptions { binary: string; imgBinary: string }
+export interface QemuOptions { binary: string; imgBinary: string; passt: string }
 
 /** The std VGA takes every size the create schema allows (tried at both ends with QEMU 7.2). */
 const VGA_SIZES: DisplayLimits = { minWidth: 320, minHeight: 200, maxWidth: 7680, maxHeight: 4320 };
@@ -184,12 +185,24 @@ export class QemuDriver implements Driver {
     await removeRuntimeFiles(rt);
     if (plan.firmware && !(await stat(rt.efiVars).catch(() => null))) await copyFile(plan.firmware.varsTemplate, rt.efiVars);
     const argv = qemuArgv(plan);
+    const guarded = guardedNics(plan.def);
+    const links = guarded.length ? await openNatLinks(plan.dir, plan.def.vmid, guarded, this.opts.passt) : null;
+    try {
+      return await this.launch(plan, argv, links);
+    } finally {
+      // QEMU holds its own copies now (or failed): the network processes live exactly as long as it does.
+      links?.close();
+    }
+  }
+
+  private async launch(plan: LaunchPlan, argv: string[], links: NatLinks | null): Promise<VmHandle> {
+    const rt = runtimePaths(plan.dir);
     await appendFile(rt.log, `${new Date().toISOString()} starting: ${this.opts.binary} ${argv.join(' ')}\n`);
     // -daemonize: the first process exits once the VM is set up, with QEMU's own error on failure.
-    const child = spawn(this.opts.binary, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.opts.binary, argv, { stdio: ['ignore', 'pipe', 'pipe', ...(links?.qemuEnds ?? [])] });
     let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
     const code = await new Promise<number | null>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -210,6 +223,11 @@ export class QemuDriver implements Driver {
     if (!pid) throw new HypervisorError('QEMU started but wrote no pidfile');
     const qmp = await connectQmp(rt.qmp, pid);
     const vm = new QemuVm(pid, qmp, rt, plan.def);
+    const failure = await links?.failure();
+    if (failure) {
+      await vm.kill();
+      throw new HypervisorError(failure);
+    }
     await qmp.execute('cont');
     return vm;
   }
