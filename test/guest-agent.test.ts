@@ -124,6 +124,15 @@ test('vm run needs vm.run (not implied by vm.state); bad args name the field', a
   assert.match(JSON.stringify(badTimeout.details), /timeout_s/);
 });
 
+test('after a daemon restart the re-adopted VM\'s agent answers the new daemon', async () => {
+  c.close();
+  assert.equal(await d.stop('SIGTERM'), 0);
+  d = await startDaemon({}, d.stateDir);
+  c = await d.client('admin', (await readFile(path.join(d.stateDir, 'admin-password'), 'utf8')).trim());
+  assert.equal((await info()).agent, true);
+  assert.equal((await run({ command: 'echo again' })).stdout, 'again\n');
+});
+
 test('a silent agent: vm run is a 502 within its timeout, other requests to the VM are not held up, info says agent false', async () => {
   // Killed from a detached shell, so this run itself finishes before the agent goes.
   await run({ command: 'setsid sh -c "sleep 1; kill $(pidof qemu-ga)" </dev/null >/dev/null 2>&1 &' });
