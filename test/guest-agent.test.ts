@@ -17,7 +17,7 @@ import { waitFor } from './helpers/wait.js';
 // daemon's own QEMU argv.
 
 interface RunResult { exit_code: number | null; stdout: string; stderr: string; timed_out: boolean; truncated: boolean }
-interface Info { state: string; agent: boolean; addresses?: { interface: string; family: string; address: string; prefix: number; mac: string | null }[] }
+interface Info { state: string; agent: boolean; os?: Record<string, string>; addresses?: { interface: string; family: string; address: string; prefix: number; mac: string | null }[] }
 
 let d: TestDaemon;
 let c: HyvedClient;
@@ -62,12 +62,15 @@ test('the agent answers after boot: vm info says agent true and lists the addres
   const eth0 = withAddress.addresses!.find((a) => a.address === '10.0.2.15')!;
   assert.deepEqual({ ...eth0, mac: typeof eth0.mac }, { interface: 'eth0', family: 'ipv4', address: '10.0.2.15', prefix: 24, mac: 'string' });
   assert.ok(!withAddress.addresses!.some((a) => a.interface === 'lo'), 'loopback is left out');
+  assert.equal(withAddress.os?.id, 'hyved-guest');
+  assert.match(withAddress.os?.kernel_release ?? '', /cloud-amd64/);
   console.log(`# agent answered ${bootedIn} ms after the start request`);
 
   const { vmid: stopped } = await c.call<{ vmid: string }>('sysadm', 'vm', guestVm('agent-stopped'));
   const off = await info(stopped);
   assert.equal(off.agent, false);
   assert.equal(off.addresses, undefined);
+  assert.equal(off.os, undefined);
   assert.equal((await failure(c.call('sysadm', 'vm', { action: 'run', vmid: stopped, command: 'true' }))).code, 409);
   await c.call('sysadm', 'vm', { action: 'delete', vmid: stopped });
 
