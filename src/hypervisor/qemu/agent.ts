@@ -106,7 +106,8 @@ export class QemuGuestAgent implements GuestAgent {
   async osInfo(timeoutMs = 2000): Promise<GuestOsInfo | null> {
     try {
       const info = await this.call<Record<string, unknown>>('guest-get-osinfo', undefined, timeoutMs);
-      return Object.fromEntries(Object.entries(info ?? {}).filter(([, v]) => typeof v === 'string').map(([k, v]) => [k.replace(/-/g, '_'), v]));
+      const fields = Object.entries(info ?? {}).flatMap(([k, v]) => (typeof v === 'string' ? [[k.replace(/-/g, '_'), v] as const] : []));
+      return Object.fromEntries(fields);
     } catch (err) {
       if (err instanceof AgentCommandError && err.errorClass === 'CommandNotFound') return null;
       throw err;
