@@ -17,7 +17,7 @@ import { waitFor } from './helpers/wait.js';
 // daemon's own QEMU argv.
 
 interface RunResult { exit_code: number | null; stdout: string; stderr: string; timed_out: boolean; truncated: boolean }
-interface Info { state: string; agent: boolean; addresses?: { interface: string; family: string; address: string; prefix: number; mac: string | null }[] }
+interface Info { state: string; agent: boolean; os?: Record<string, string>; addresses?: { interface: string; family: string; address: string; prefix: number; mac: string | null }[] }
 
 let d: TestDaemon;
 let c: HyvedClient;
@@ -62,12 +62,15 @@ test('the agent answers after boot: vm info says agent true and lists the addres
   const eth0 = withAddress.addresses!.find((a) => a.address === '10.0.2.15')!;
   assert.deepEqual({ ...eth0, mac: typeof eth0.mac }, { interface: 'eth0', family: 'ipv4', address: '10.0.2.15', prefix: 24, mac: 'string' });
   assert.ok(!withAddress.addresses!.some((a) => a.interface === 'lo'), 'loopback is left out');
+  assert.equal(withAddress.os?.id, 'hyved-guest');
+  assert.match(withAddress.os?.kernel_release ?? '', /cloud-amd64/);
   console.log(`# agent answered ${bootedIn} ms after the start request`);
 
   const { vmid: stopped } = await c.call<{ vmid: string }>('sysadm', 'vm', guestVm('agent-stopped'));
   const off = await info(stopped);
   assert.equal(off.agent, false);
   assert.equal(off.addresses, undefined);
+  assert.equal(off.os, undefined);
   assert.equal((await failure(c.call('sysadm', 'vm', { action: 'run', vmid: stopped, command: 'true' }))).code, 409);
   await c.call('sysadm', 'vm', { action: 'delete', vmid: stopped });
 
@@ -122,6 +125,15 @@ test('vm run needs vm.run (not implied by vm.state); bad args name the field', a
   const badTimeout = await failure(run({ command: 'true', timeout_s: 0 }));
   assert.equal(badTimeout.code, 400);
   assert.match(JSON.stringify(badTimeout.details), /timeout_s/);
+});
+
+test('after a daemon restart the re-adopted VM\'s agent answers the new daemon', async () => {
+  c.close();
+  assert.equal(await d.stop('SIGTERM'), 0);
+  d = await startDaemon({}, d.stateDir);
+  c = await d.client('admin', (await readFile(path.join(d.stateDir, 'admin-password'), 'utf8')).trim());
+  assert.equal((await info()).agent, true);
+  assert.equal((await run({ command: 'echo again' })).stdout, 'again\n');
 });
 
 test('a silent agent: vm run is a 502 within its timeout, other requests to the VM are not held up, info says agent false', async () => {

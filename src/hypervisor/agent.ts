@@ -30,16 +30,8 @@ export interface GuestAddress {
   prefix: number;
 }
 
-export interface GuestOsInfo {
-  id?: string;
-  name?: string;
-  pretty_name?: string;
-  version?: string;
-  version_id?: string;
-  kernel_release?: string;
-  kernel_version?: string;
-  machine?: string;
-}
+/** guest-get-osinfo with `_` for `-`: id, name, pretty_name, version, version_id, kernel_release, kernel_version, machine. */
+export type GuestOsInfo = Record<string, string>;
 
 export interface GuestAgent {
   /** Whether the agent answers within `timeoutMs`. Never throws. */

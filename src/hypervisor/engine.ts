@@ -12,7 +12,7 @@ import type { VmStore } from '../store/vm-store.js';
 import { unsupported, type CheckedFields } from './capabilities.js';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';
 import type { VmAction } from '../core/api.gen.js';
-import type { GuestAddress, GuestAgent } from './agent.js';
+import type { GuestAddress, GuestAgent, GuestOsInfo } from './agent.js';
 import type { LaunchPlan, VmDefinition, VmState } from './types.js';
 import { SegmentLog } from './console/segments.js';
 import { SerialConsole } from './console/serial.js';
@@ -24,7 +24,7 @@ const AGENT_INFO_TTL_MS = 3000;
 /** How long `vm info` waits for an agent's answer. */
 const AGENT_PING_MS = 1000;
 
-export interface AgentInfo { agent: boolean; addresses?: GuestAddress[] }
+export interface AgentInfo { agent: boolean; addresses?: GuestAddress[]; os?: GuestOsInfo }
 
 export interface Runtime {
   def: VmDefinition;
@@ -359,7 +359,7 @@ export class VmEngine {
     return rt.handle.agent;
   }
 
-  /** Whether the VM's guest agent answers (within a second) and, when it does, the guest's addresses. */
+  /** Whether the VM's guest agent answers (within a second) and, when it does, the guest's addresses and OS. */
   agentInfo(vmid: string): Promise<AgentInfo> {
     const rt = this.get(vmid);
     const agent = rt.state === 'RUNNING' ? rt.handle?.agent : undefined;
@@ -368,7 +368,11 @@ export class VmEngine {
     if (cached && Date.now() - cached.at < AGENT_INFO_TTL_MS) return cached.info;
     const info = agent.ping(AGENT_PING_MS).then(async (answers): Promise<AgentInfo> => {
       if (!answers) return { agent: false };
-      return { agent: true, addresses: await agent.networkInterfaces(AGENT_PING_MS).catch(() => []) };
+      const [addresses, os] = await Promise.all([
+        agent.networkInterfaces(AGENT_PING_MS).catch(() => []),
+        agent.osInfo(AGENT_PING_MS).catch(() => null),
+      ]);
+      return { agent: true, addresses, ...(os ? { os } : {}) };
     });
     this.agentInfos.set(agent, { at: Date.now(), info });
     return info;

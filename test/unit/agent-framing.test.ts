@@ -203,3 +203,21 @@ test('errors: a program that cannot start is exit 127; osInfo of an agent withou
   agent.close();
   await fake.close();
 });
+
+test('a hostile agent (the guest is not trusted): a flood of lines drops the connection, wrong shapes are no crash', async () => {
+  const fake = await fakeAgent((msg) => {
+    if (msg.execute === 'guest-sync-delimited') return syncReply(msg);
+    if (msg.execute === 'guest-ping') return '{"return": {}}\n'.repeat(200);
+    if (msg.execute === 'guest-network-get-interfaces') return '{"return": "not a list"}\n';
+    if (msg.execute === 'guest-exec') return '{"return": {"pid": "x"}}\n';
+    return undefined;
+  });
+  const agent = new QemuGuestAgent(fake.file);
+  assert.equal(await agent.ping(1000), true);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(fake.closes(), 1, 'the lines nobody asked for ended the connection');
+  assert.deepEqual(await agent.networkInterfaces(1000), []);
+  await assert.rejects(agent.exec(['true'], { timeoutMs: 1000 }), /without a pid/);
+  agent.close();
+  await fake.close();
+});

@@ -7,6 +7,8 @@ import {
 
 /** qemu-ga returns up to 16 MiB per stream, base64: a reply line is bounded a little above both. */
 const MAX_REPLY = 48 * 1024 * 1024;
+/** Lines nobody asked for (the guest is not trusted): past this many the connection is dropped. */
+const MAX_UNREAD_LINES = 64;
 /** What a caller gets of each of stdout and stderr. */
 export const MAX_OUTPUT = 1024 * 1024;
 /** A status poll may outlast the command's deadline by this much: a slow guest is not a silent one. */
@@ -58,9 +60,9 @@ export class QemuGuestAgent implements GuestAgent {
   async exec(command: string | string[], opts: ExecOptions): Promise<ExecResult> {
     const deadline = Date.now() + opts.timeoutMs;
     const argv = typeof command === 'string' ? ['/bin/sh', '-c', command] : command;
-    let pid: number;
+    let pid: unknown;
     try {
-      ({ pid } = await this.call<{ pid: number }>('guest-exec', {
+      ({ pid } = await this.call<{ pid?: unknown }>('guest-exec', {
         path: argv[0],
         arg: argv.slice(1),
         'capture-output': true,
@@ -73,11 +75,12 @@ export class QemuGuestAgent implements GuestAgent {
       }
       throw err;
     }
+    if (!Number.isInteger(pid)) throw new AgentCommandError('BadReply', 'guest-exec answered without a pid');
     for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
       const left = deadline - Date.now();
-      if (left <= 0) return this.killLate(pid);
-      const st = await this.call<ExecStatus>('guest-exec-status', { pid }, Math.max(left, POLL_GRACE_MS));
-      if (st.exited) return result(st, false);
+      if (left <= 0) return this.killLate(pid as number);
+      const st = await this.call<ExecStatus | null>('guest-exec-status', { pid }, Math.max(left, POLL_GRACE_MS));
+      if (st?.exited) return result(st, false);
       await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(deadline - Date.now(), 0))));
     }
   }
@@ -85,12 +88,14 @@ export class QemuGuestAgent implements GuestAgent {
   async networkInterfaces(timeoutMs = 2000): Promise<GuestAddress[]> {
     type Iface = { name: string; 'hardware-address'?: string; 'ip-addresses'?: { 'ip-address-type': string; 'ip-address': string; prefix: number }[] };
     const ifaces = await this.call<Iface[]>('guest-network-get-interfaces', undefined, timeoutMs);
+    if (!Array.isArray(ifaces)) return [];
     return ifaces.flatMap((i) =>
-      (i['ip-addresses'] ?? [])
+      (Array.isArray(i?.['ip-addresses']) ? i['ip-addresses'] : [])
+        .filter((a) => typeof a?.['ip-address'] === 'string' && typeof i.name === 'string' && Number.isInteger(a.prefix))
         .filter((a) => i.name !== 'lo' && a['ip-address'] !== '::1' && !a['ip-address'].startsWith('127.'))
         .map((a) => ({
           interface: i.name,
-          mac: i['hardware-address'] ?? null,
+          mac: typeof i['hardware-address'] === 'string' ? i['hardware-address'] : null,
           family: a['ip-address-type'] === 'ipv6' ? ('ipv6' as const) : ('ipv4' as const),
           address: a['ip-address'],
           prefix: a.prefix,
@@ -100,8 +105,9 @@ export class QemuGuestAgent implements GuestAgent {
 
   async osInfo(timeoutMs = 2000): Promise<GuestOsInfo | null> {
     try {
-      const info = await this.call<Record<string, string>>('guest-get-osinfo', undefined, timeoutMs);
-      return Object.fromEntries(Object.entries(info).map(([k, v]) => [k.replace(/-/g, '_'), v]));
+      const info = await this.call<Record<string, unknown>>('guest-get-osinfo', undefined, timeoutMs);
+      const fields = Object.entries(info ?? {}).flatMap(([k, v]) => (typeof v === 'string' ? [[k.replace(/-/g, '_'), v] as const] : []));
+      return Object.fromEntries(fields);
     } catch (err) {
       if (err instanceof AgentCommandError && err.errorClass === 'CommandNotFound') return null;
       throw err;
@@ -215,6 +221,7 @@ export class QemuGuestAgent implements GuestAgent {
       this.reader = null;
       r.resolve(this.lines.shift()!);
     }
+    if (this.lines.length > MAX_UNREAD_LINES) this.drop(new AgentUnavailable('the guest agent sent lines nobody asked for'));
   }
 
   private readLine(deadline: number, command: string): Promise<string> {
@@ -254,10 +261,10 @@ export class QemuGuestAgent implements GuestAgent {
     const late: ExecResult = { exitcode: null, stdout: '', stderr: '', timedOut: true, truncated: false };
     try {
       const kill = await this.call<{ pid: number }>('guest-exec', { path: 'kill', arg: ['-9', String(pid)] }, KILL_MS);
-      const st = await this.call<ExecStatus>('guest-exec-status', { pid }, KILL_MS);
+      const st = await this.call<ExecStatus | null>('guest-exec-status', { pid }, KILL_MS);
       // The agent keeps an exited program's status until it is read: read the kill's, in passing.
-      this.call('guest-exec-status', { pid: kill.pid }, KILL_MS).catch(noop);
-      return st.exited ? result(st, true) : late;
+      this.call('guest-exec-status', { pid: kill?.pid }, KILL_MS).catch(noop);
+      return st?.exited ? result(st, true) : late;
     } catch {
       return late;
     }
@@ -281,7 +288,7 @@ function result(st: ExecStatus, timedOut: boolean): ExecResult {
   const out = decode(st['out-data']);
   const err = decode(st['err-data']);
   return {
-    exitcode: timedOut ? null : st.exitcode ?? (st.signal !== undefined ? 128 + st.signal : null),
+    exitcode: timedOut ? null : Number.isInteger(st.exitcode) ? st.exitcode! : Number.isInteger(st.signal) ? 128 + st.signal! : null,
     stdout: out.text,
     stderr: err.text,
     timedOut,
@@ -289,7 +296,7 @@ function result(st: ExecStatus, timedOut: boolean): ExecResult {
   };
 }
 
-function decode(b64: string | undefined): { text: string; cut: boolean } {
-  const bytes = Buffer.from(b64 ?? '', 'base64');
+function decode(b64: unknown): { text: string; cut: boolean } {
+  const bytes = Buffer.from(typeof b64 === 'string' ? b64 : '', 'base64');
   return { text: bytes.subarray(0, MAX_OUTPUT).toString('utf8'), cut: bytes.length > MAX_OUTPUT };
 }
