@@ -1,4 +1,5 @@
 import type { TaskContext } from '../core/task.js';
+import type { TaskResult } from '../queue/task.js';
 import type { CallContext } from './context.js';
 
 export interface Queued { command: string; comment: 'Task Queued'; queueid: string }
@@ -15,6 +16,7 @@ export interface QueueRequest {
   key: string | null;
   filename?: string;
   run(t: TaskContext): Promise<unknown>;
+  onSettled?(result: TaskResult): Promise<void>;
 }
 
 /** Queues a task owned by the caller and answers as sysadm's queued actions do. */
@@ -29,6 +31,7 @@ export function queueFor(ctx: CallContext, r: QueueRequest): Queued {
     key: r.key,
     ...(r.filename ? { filename: r.filename } : {}),
     run: r.run,
+    ...(r.onSettled ? { onSettled: r.onSettled } : {}),
   });
   return { command: r.command, comment: 'Task Queued', queueid: task.id };
 }

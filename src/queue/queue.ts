@@ -25,6 +25,8 @@ export interface TaskSpec {
   key: string | null;
   filename?: string;
   run(ctx: TaskContext): Promise<unknown>;
+  /** Called once the task is finished however it went, also when it never ran (canceled or interrupted while queued). */
+  onSettled?(result: TaskResult): Promise<void>;
 }
 
 export interface QueueOptions { concurrency: number; history: number }
@@ -211,6 +213,7 @@ export class TaskQueue {
     rec.progress.description = result;
     await Promise.all(rec.cleanup.map((f) => rm(f, { force: true, recursive: true })));
     rec.cleanup = [];
+    await live.spec.onSettled?.(result).catch((err: Error) => this.log.error(`task ${rec.id}: settling failed: ${err.message}`));
     if (live.timer) clearTimeout(live.timer);
     this.live.delete(rec.id);
     this.order = this.order.filter((o) => o !== rec.id);

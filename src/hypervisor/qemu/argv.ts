@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { LaunchPlan } from '../types.js';
+import { userNetOptions } from './user-net.js';
 
 /** Files a running QEMU keeps in its VM directory. */
 export function runtimePaths(dir: string) {
@@ -94,9 +95,14 @@ export function qemuArgv(plan: LaunchPlan): string[] {
   });
   def.nics.forEach((n, i) => {
     if (n.type === 'BRIDGE') a.push('-netdev', `bridge,id=net${i},br=${plan.bridges[i]}`);
-    else a.push('-netdev', `user,id=net${i}`);
-    a.push('-device', `virtio-net-pci,netdev=net${i},id=net${i}-dev`);
+    else a.push('-netdev', `user,id=net${i}${i === 0 ? userNetOptions(def.ips?.ipv4, plan.natPrefix ?? 24) : ''}`);
+    a.push('-device', `virtio-net-pci,netdev=net${i},id=net${i}-dev${n.mac ? `,mac=${n.mac}` : ''}`);
   });
+  // A cloud-init seed on virtio-blk: the cloud kernels have no AHCI, USB-storage or floppy driver (DESIGN §7).
+  if (plan.seedPath) {
+    a.push('-drive', `file=${optPath(plan.seedPath)},if=none,id=seed,format=raw,readonly=on`);
+    a.push('-device', 'virtio-blk-pci,drive=seed,id=seed-dev');
+  }
   if (plan.kernelPath) {
     a.push('-kernel', plan.kernelPath);
     if (plan.initrdPath) a.push('-initrd', plan.initrdPath);
