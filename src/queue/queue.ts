@@ -36,6 +36,8 @@ interface Live {
   spec: TaskSpec;
   abort: AbortController;
   lastEvent: number;
+  /** The description the last event carried: a new one (a task's next phase) goes out at once. */
+  lastDescription: string;
   timer: NodeJS.Timeout | null;
 }
 
@@ -102,7 +104,7 @@ export class TaskQueue {
       time_queued: new Date().toISOString(),
       cleanup: [],
     };
-    const live: Live = { record, spec, abort: new AbortController(), lastEvent: 0, timer: null };
+    const live: Live = { record, spec, abort: new AbortController(), lastEvent: 0, lastDescription: '', timer: null };
     this.live.set(id, live);
     this.order.push(id);
     const saved = this.files.save(record);
@@ -234,7 +236,7 @@ export class TaskQueue {
 
   private throttledEmit(live: Live): void {
     const wait = live.lastEvent + PROGRESS_INTERVAL_MS - Date.now();
-    if (wait <= 0) return this.emit(live);
+    if (wait <= 0 || live.record.progress.description !== live.lastDescription) return this.emit(live);
     live.timer ??= setTimeout(() => {
       live.timer = null;
       if (live.record.state === 'running') this.emit(live);
@@ -243,6 +245,7 @@ export class TaskQueue {
 
   private emit(live: Live): void {
     live.lastEvent = Date.now();
+    live.lastDescription = live.record.progress.description;
     if (live.timer) {
       clearTimeout(live.timer);
       live.timer = null;
