@@ -4,15 +4,18 @@ import { RpcError, badRequest, notFound } from '../../core/errors.js';
 import type { UserRecord } from '../../store/users.js';
 import { execute, type Reply } from '../../server/execute.js';
 import { authenticate, readJsonBody, send } from '../../server/http-io.js';
+import type { HttpFacade } from '../../server/http-facade.js';
 import type { Caller } from '../../server/router.js';
 import type { DaemonServices as Services } from '../../server/services.js';
 import { groupId, renderDefinitions, renderDisc, renderVm, type VmInfo } from './render.js';
 import { toCreateArgs, toBytemarkDetails } from './translate.js';
 
 /** Bytemark BigV's paths (seeds/bytemark-vm_create.txt): /definitions and /accounts/{account}/groups/{group}/... */
-export function isBytemarkPath(pathname: string): boolean {
-  return pathname === '/definitions' || pathname === '/accounts' || pathname.startsWith('/accounts/');
-}
+export const bytemark: HttpFacade = {
+  matches: (pathname) => pathname === '/definitions' || pathname === '/accounts' || pathname.startsWith('/accounts/'),
+  handle: (req, res, url, services) => handleBytemark(req, res, url.pathname, services),
+  refuse: (_req, res, error) => send(res, error.code, error.toArgs()),
+};
 
 class Failed extends Error {
   constructor(readonly reply: Reply) {
@@ -26,7 +29,7 @@ class Failed extends Error {
  * group by name or by its numeric id. Errors keep hyved's body `{code,reason,message,details}` with
  * details pointing at the Bytemark fields.
  */
-export async function handleBytemark(req: IncomingMessage, res: ServerResponse, pathname: string, services: Services): Promise<void> {
+async function handleBytemark(req: IncomingMessage, res: ServerResponse, pathname: string, services: Services): Promise<void> {
   const remoteAddress = req.socket.remoteAddress ?? '';
   let who: Promise<UserRecord> | null = null;
   const caller: Caller = { remoteAddress, connection: null, authenticate: () => (who ??= authenticate(req.headers.authorization, remoteAddress, services)) };
