@@ -51,8 +51,8 @@ export default defineAction('sysadm/vm/create', {
       ...(a.ips?.ipv4 || a.ips?.ipv6 ? { ips: a.ips } : {}),
     };
     if (a.reimage === undefined && a.ips === undefined && a.power_on === undefined && a.cdrom_url === undefined) {
-      const def = await vms.create(input);
-      return { vmid: def.vmid, ...(def.num !== undefined ? { num: def.num } : {}) };
+      // Velocity's reply is exactly {vmid}: the numeric id is in info and list.
+      return { vmid: (await vms.create(input)).vmid };
     }
     return transactional(ctx, a, input);
   },

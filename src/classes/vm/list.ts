@@ -8,7 +8,6 @@ export default defineAction('sysadm/vm/list', {
     return {
       vms: vms.list(gid).map((rt) => ({
         vmid: rt.def.vmid,
-        ...(rt.def.num !== undefined ? { num: rt.def.num } : {}),
         name: rt.def.name,
         cpus: rt.def.cpus,
         memory_mib: rt.def.memory_mib,

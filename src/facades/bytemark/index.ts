@@ -76,10 +76,13 @@ async function handleBytemark(req: IncomingMessage, res: ServerResponse, pathnam
       }
       case 'GET virtual_machines/:id': {
         const id = parts[5];
-        const { result } = await call<{ vms: { vmid: string; num?: number; name: string }[] }>('vm', { action: 'list', gid });
-        const found = result.vms.find((v) => (/^\d+$/.test(id) ? v.num === Number(id) : v.name === id || v.vmid === id));
+        // Velocity's list has its fixed fields only: the numeric id is read from each VM's info.
+        const { result } = await call<{ vms: { vmid: string; name: string }[] }>('vm', { action: 'list', gid });
+        const byName = result.vms.find((v) => v.name === id || v.vmid === id);
+        const vms = byName ? [await vmInfo(byName.vmid)] : /^\d+$/.test(id) ? await Promise.all(result.vms.map((v) => vmInfo(v.vmid))) : [];
+        const found = vms.find((v) => v.name === id || v.vmid === id || v.num === Number(id));
         if (!found) throw notFound(`no virtual machine '${id}' in group '${parts[3]}'`);
-        return send(res, 200, renderVm(await vmInfo(found.vmid), account, host));
+        return send(res, 200, renderVm(found, account, host));
       }
       default:
         throw notFound(`no Bytemark endpoint ${req.method} ${pathname}`);
