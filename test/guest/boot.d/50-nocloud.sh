@@ -8,8 +8,8 @@
 #                   ssh_authorized_keys into /root/.ssh/authorized_keys;
 #                   the text/x-shellscript part: run once per instance-id, the marker kept on
 #                   the first disc (a FAT volume in the test distribution) when it is writable
-#   network-config  version 2: the address of the nic whose MAC matches, plus what QEMU's DHCP
-#                   hands out on it (a NAT nic's fixed IPv4 arrives by dhcpstart)
+#   network-config  version 2: the address of the nic whose MAC matches, plus the lease init's
+#                   udhcpc got on it (a NAT nic's fixed IPv4 arrives by QEMU's dhcpstart)
 say() { echo "HYVED-NOCLOUD $*"; }
 
 seed=$(findfs LABEL=cidata 2>/dev/null)
@@ -78,11 +78,15 @@ if [ -f $S/network-config ]; then
   dev=''
   for n in /sys/class/net/*; do [ "$(cat "$n/address" 2>/dev/null)" = "$mac" ] && dev=${n##*/}; done
   if [ -n "$dev" ] && [ -n "$addr" ]; then
+    # init's udhcpc asks QEMU's DHCP for a lease on eth0: with a fixed IPv4 on a NAT nic, hyved
+    # made that lease the fixed address (dhcpstart). Wait a little for it, then apply the file.
+    n=0
+    while [ "$n" -lt 50 ] && ! ip -4 addr show dev "$dev" | grep -q 'inet '; do usleep 100000; n=$((n + 1)); done
+    lease=$(ip -4 addr show dev "$dev" | sed -n 's/.*inet \([0-9.]*\).*/\1/p' | head -n 1)
     ip link set "$dev" up
-    lease=$(udhcpc -i "$dev" -n -q -t 3 -T 1 -s /bin/true 2>&1 | sed -n 's/.*lease of \([0-9.]*\) obtained.*/\1/p')
-    ip addr add "$addr" dev "$dev"
-    [ -n "$gw" ] && ip route add default via "$gw" dev "$dev"
-    say "net=$dev mac=$mac addr=$(ip -4 addr show dev "$dev" | sed -n 's/.*inet \([0-9./]*\).*/\1/p' | head -n 1) dhcp=${lease:-none}"
+    ip addr add "$addr" dev "$dev" 2>/dev/null
+    [ -n "$gw" ] && ip route replace default via "$gw" dev "$dev" 2>/dev/null
+    say "net=$dev mac=$mac addr=$(ip -4 addr show dev "$dev" | sed -n 's/.*inet \([0-9./]*\).*/\1/p' | tr '\n' ' ')dhcp=${lease:-none}"
   else
     say "net=none mac=$mac"
   fi
