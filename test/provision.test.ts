@@ -5,7 +5,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { HyvedClient, CallError } from '../src/client/client.js';
-import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { runHyved, startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { fatImage, installDistribution } from './helpers/dist.js';
 import { GUEST_DIR } from './helpers/guest.js';
 import { waitFor } from './helpers/wait.js';
@@ -220,6 +220,43 @@ test('two VMs asking for the same IPv4: the second is 409 naming the first', asy
   assert.equal((await finished(a.queueid)).result, 'success');
   await expectError(vmCall(seedCreate('ip-b', { ips: { ipv4: '10.0.2.50' } })), 409, /in use by VM 'ip-a'/);
   assert.ok(!(await listed()).some((v) => v.name === 'ip-b'));
+});
+
+test('cdrom_url: a phase fetches the ISO and attaches it; a later failure takes the fetched ISO away again', async () => {
+  await writeFile(path.join(importDir, 'install.iso'), Buffer.alloc(64 * 1024, 7));
+  const ok = await vmCall<{ vmid: string; queueid: string }>(seedCreate('cd1', { cdrom_url: `file://${importDir}/install.iso` }));
+  const done = await finished(ok.queueid);
+  assert.equal(done.result, 'success', done.error);
+  assert.ok(events.some((e) => e.process_id === ok.queueid && /phase 1\/5: cdrom/.test(e.description)));
+  assert.deepEqual((await vmCall<{ media: unknown[] }>({ action: 'info', vmid: ok.vmid })).media, [{ mid: 'install.iso', mode: 'BLOCK', readonly: true }]);
+  await vmCall({ action: 'delete', vmid: ok.vmid });
+  await c.call('sysadm', 'iohyve', { action: 'rmiso', target: 'install.iso' });
+  const bad = await vmCall<{ vmid: string; queueid: string }>(seedCreate('cd2', { cdrom_url: `file://${importDir}/install.iso`, reimage: { distribution: 'broken' } }));
+  assert.match((await finished(bad.queueid)).error!, /failed in phase 'image'/);
+  assert.deepEqual(await readdir(path.join(d.stateDir, 'images', 'iso')), []);
+});
+
+test('permissions: dist list needs image.view, add and remove image.manage; reimage needs vm.create on the group; definitions need no sign-in', async () => {
+  const r = await runHyved(['user', 'add', 'viewer', '--password-stdin', '--group', 'default', '--perm', 'vm.view', '--perm', 'image.view', '--config', d.configFile], 'viewer-pass-1\n');
+  assert.equal(r.code, 0, r.stderr);
+  const v = await d.client('viewer', 'viewer-pass-1');
+  try {
+    assert.ok((await v.call<{ distributions: unknown[] }>('sysadm', 'dist', { action: 'list' })).distributions.length > 0);
+    await expectError(v.call('sysadm', 'dist', { action: 'add', name: 'x', url: `file://${importDir}/cloud.qcow2` }), 403);
+    await expectError(v.call('sysadm', 'dist', { action: 'remove', name: 'precise' }), 403);
+    const { vms } = await v.call<{ vms: { vmid: string }[] }>('sysadm', 'vm', { action: 'list', gid: 'default' });
+    await expectError(v.call('sysadm', 'vm', { action: 'reimage', vmid: vms[0].vmid, distribution: 'precise' }), 403);
+    await expectError(v.call('sysadm', 'vm', seedCreate('v1')), 403);
+  } finally {
+    v.close();
+  }
+  const anon = await HyvedClient.connect(d.url);
+  try {
+    assert.ok((await anon.call<{ distributions: unknown[] }>('sysadm', 'dist', { action: 'definitions' })).distributions.length > 0);
+    await expectError(anon.call('sysadm', 'dist', { action: 'list' }), 401);
+  } finally {
+    anon.close();
+  }
 });
 
 test('the root password and firstboot script never reach logs, task history or events', async () => {
