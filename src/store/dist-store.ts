@@ -1,7 +1,8 @@
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { badRequest, conflict, notFound } from '../core/errors.js';
+import { conflict, notFound } from '../core/errors.js';
 import { Locks } from '../core/locks.js';
+import { checkStoreName, hiddenTemp } from './store-names.js';
 import { RecordSchema, describeProblems, parseRecord } from './json-records.js';
 
 /** A distribution's name: a single safe path component, as ISO names are. */
@@ -55,12 +56,7 @@ export class DistStore {
 
   /** 400 naming the field unless `name` is a safe distribution name. */
   static check(name: unknown, field: string): string {
-    if (typeof name !== 'string' || !DIST_NAME.test(name) || name.includes('..')) {
-      throw badRequest(`${field}: '${String(name).slice(0, 80)}' is not a valid distribution name`, [
-        { path: `/args/${field}`, message: 'must be a name of letters, digits, . _ + - (no leading dot, no "..", at most 64 characters)' },
-      ]);
-    }
-    return name;
+    return checkStoreName(name, field, 'distribution name', 64);
   }
 
   dirOf(name: string): string {
@@ -69,7 +65,7 @@ export class DistStore {
 
   /** Where an add in progress assembles its folder: hidden, so never listed. */
   tempDirFor(name: string, taskId: string): string {
-    return path.join(this.dir, `.${DistStore.check(name, 'name')}.part-${taskId.replace(/[^A-Za-z0-9_-]/g, '_')}`);
+    return hiddenTemp(this.dir, DistStore.check(name, 'name'), taskId);
   }
 
   async exists(name: string): Promise<boolean> {
