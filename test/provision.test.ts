@@ -47,6 +47,8 @@ after(async () => {
   c?.close();
   await d?.stop();
   await run('umount', [tiny]).catch(() => {});
+  await rm(tiny, { recursive: true, force: true });
+  await rm(importDir, { recursive: true, force: true });
 });
 
 const finished = (id: string, ms = 60_000) => waitFor(() => events.find((e) => e.process_id === id && e.state === 'finished'), `task ${id}`, ms);
