@@ -41,7 +41,7 @@ export async function reimageSteps(task: TaskContext, b: Build, dist: Distributi
   return { patch, ...seed };
 }
 
-/** Runs `fn`, turning its failure into one naming the phase it failed in. */
+/** A task's phases: `phase` reports the next one as progress, `fail` rethrows an error naming the phase it happened in. */
 export function phased(task: TaskContext, total: string[]) {
   let current = total[0];
   return {
