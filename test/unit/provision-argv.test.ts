@@ -44,3 +44,18 @@ test('bhyve: the seed read-only on virtio-blk, the MAC on virtio-net', () => {
   assert.ok(slots.some((s) => s.endsWith('virtio-blk,/s/seed.img,ro')), slots.join(' '));
   assert.ok(slots.some((s) => s.endsWith('virtio-net,tap0,mac=52:54:00:01:02:03')), slots.join(' '));
 });
+
+test('network-config nics: the first gets the fixed IPs (with QEMU\'s gateway and DNS on NAT, none on BRIDGE), the others DHCP', async () => {
+  const { seedNics, checkIps } = await import('../../src/classes/vm/provisioning.js');
+  const base = plan({}).def;
+  const nat = { ...base, nics: [{ type: 'NAT' as const, mac: '52:54:00:00:00:01' }, { type: 'NAT' as const, mac: '52:54:00:00:00:02' }], ips: { ipv4: '10.0.2.50', ipv6: 'fd00::5' } };
+  assert.deepEqual(seedNics(nat, 24), [
+    { mac: '52:54:00:00:00:01', addresses: ['10.0.2.50/24', 'fd00::5/64'], gateway4: '10.0.2.2', nameservers: ['10.0.2.3'] },
+    { mac: '52:54:00:00:00:02', addresses: [] },
+  ]);
+  const bridge = { ...base, nics: [{ type: 'BRIDGE' as const, host: 'lan', mac: '52:54:00:00:00:03' }], ips: { ipv4: '192.168.1.20' } };
+  assert.deepEqual(seedNics(bridge, 24), [{ mac: '52:54:00:00:00:03', addresses: ['192.168.1.20/24'] }]);
+  assert.throws(() => checkIps({ nics: [], ips: { ipv4: '10.0.2.50' } }, 24), /need a nic/);
+  assert.throws(() => checkIps({ nics: [{ type: 'NAT' }], ips: { ipv4: '10.0.2.3' } }, 24), /DNS/);
+  assert.doesNotThrow(() => checkIps({ nics: [{ type: 'BRIDGE', host: 'lan' }], ips: { ipv4: '192.168.1.1' } }, 24));
+});
