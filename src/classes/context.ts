@@ -9,6 +9,7 @@ import type { VmEngine } from '../hypervisor/engine.js';
 import type { DriverCapabilities } from '../hypervisor/types.js';
 import type { TaskQueue } from '../queue/queue.js';
 import type { Tickets } from '../core/tickets.js';
+import type { DistStore } from '../store/dist-store.js';
 import type { IsoStore } from '../store/iso-store.js';
 import type { UserRecord, UserStore } from '../store/users.js';
 
@@ -47,6 +48,8 @@ export interface Services {
   catalog: ActionCatalog;
   tasks: TaskQueue;
   isos: IsoStore;
+  /** Distributions for reimage (images/dist). */
+  dists: DistStore;
   vms: VmEngine;
   /** Console tickets: issued by sysadm/console, redeemed by the console WebSocket. */
   tickets: Tickets;

@@ -29,6 +29,7 @@ export interface Config {
   storage_grades: Record<string, string>;
   groups: Record<string, GroupConfig>;
   validate_results: boolean;
+  provision: { seed_detach_after_s: number; nat_net_prefix: number };
 }
 
 export interface Quota { vms?: number; cpus?: number; memory_mib?: number; disk_mib?: number }
@@ -292,6 +293,18 @@ export const CONFIG_KEYS: ConfigTable = {
     schema: { type: 'boolean' },
     default: false,
     doc: "check every action's result against its schema and answer 500 if it breaks (a test-time check; the tests turn it on)",
+  },
+  provision: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        seed_detach_after_s: { type: 'number', minimum: 0, description: 'a cloud-init seed is detached (and deleted) at the first stop of a run at least this long' },
+        nat_net_prefix: { type: 'integer', minimum: 8, maximum: 30, description: "prefix length of a NAT nic's user-net when the VM has a fixed IPv4 (the network around that address)" },
+      },
+    },
+    default: { seed_detach_after_s: 120, nat_net_prefix: 24 },
+    doc: 'reimage/create seeds: detach after a run this long; NAT network size around a fixed IPv4',
   },
 };
 

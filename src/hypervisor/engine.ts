@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import type { NetConnectOpts } from 'node:net';
 import path from 'node:path';
@@ -57,6 +58,37 @@ export interface EngineDeps {
 /** Where direct-boot kernels and initrds live: names from requests resolve here only. */
 export const BOOT_DIR = path.join('images', 'boot');
 
+/** A VM's cloud-init seed, in its directory while attached. */
+export const SEED_FILE = 'seed.img';
+
+/**
+ * A VM held for provisioning (a create being built, or a reimage): its files, and the steps that
+ * need the engine. The VM stays busy (409 to other changes) until the work returns.
+ */
+export interface Build {
+  readonly def: VmDefinition;
+  /** The VM's own directory (created). */
+  readonly dir: string;
+  readonly seedPath: string;
+  /** The engine's disc file format: qcow2 under QEMU, raw under bhyve. */
+  readonly discFormat: 'qcow2' | 'raw';
+  discPath(index: number): string;
+  /** Every path the build may create, for a task's crash cleanup. */
+  paths(): string[];
+  /** A new VM's discs, created empty. */
+  createDiscs(): Promise<void>;
+  /** Saves the definition with `patch` applied. */
+  save(patch?: Partial<VmDefinition>): Promise<void>;
+  start(): Promise<void>;
+}
+
+/** A create whose VM is registered (listed, busy) and is built by a task: run it, or abandon it if the task never runs. */
+export interface Creation {
+  readonly def: VmDefinition;
+  run<T>(work: (b: Build) => Promise<T>): Promise<T>;
+  abandon(): Promise<void>;
+}
+
 /**
  * The VMs: definitions, live handles and Velocity's state machine. Every state change is published
  * as a `vm` event; a VM takes one state change at a time (a second one gets 409, not a queue, so
@@ -75,6 +107,7 @@ export class VmEngine {
   async init(): Promise<void> {
     await this.d.store.init();
     const defs = await this.d.store.loadAll((file, err) => this.d.log.error(`skipping VM definition ${file}: ${err.message}`));
+    await this.numberOlder(defs);
     for (const def of defs) {
       const rt: Runtime = { def, state: 'STOPPED', handle: null, launchTime: null };
       this.vms.set(def.vmid, rt);
@@ -102,6 +135,31 @@ export class VmEngine {
         );
       }
     }
+  }
+
+  /** Definitions from before numeric ids get theirs, in creation order, saved so they stay. */
+  private async numberOlder(defs: VmDefinition[]): Promise<void> {
+    let vm = Math.max(0, ...defs.map((d) => d.num ?? 0));
+    let disc = Math.max(0, ...defs.flatMap((d) => d.discs.map((x) => x.num ?? 0)));
+    for (const def of [...defs].sort((a, b) => a.created.localeCompare(b.created))) {
+      if (def.num !== undefined && def.discs.every((d) => d.num !== undefined)) continue;
+      def.num ??= ++vm;
+      for (const d of def.discs) d.num ??= ++disc;
+      await this.d.store.save(def).catch((err: Error) => this.d.log.error(`cannot save numeric ids of VM ${def.name}: ${err.message}`));
+    }
+  }
+
+  private nextNums(discs: number): { vm: number; discs: number[] } {
+    const defs = [...this.vms.values()].map((r) => r.def);
+    const vm = Math.max(0, ...defs.map((d) => d.num ?? 0)) + 1;
+    const disc = Math.max(0, ...defs.flatMap((d) => d.discs.map((x) => x.num ?? 0)));
+    return { vm, discs: Array.from({ length: discs }, (_, i) => disc + i + 1) };
+  }
+
+  /** The VM (other than `except`) whose fixed IPs include `ip`. */
+  ipHolder(ip: string, except?: string): Runtime | undefined {
+    const norm = ip.toLowerCase();
+    return [...this.vms.values()].find((r) => r.def.vmid !== except && [r.def.ips?.ipv4, r.def.ips?.ipv6].some((x) => x?.toLowerCase() === norm));
   }
 
   list(gid?: string): Runtime[] {
@@ -154,7 +212,8 @@ export class VmEngine {
     return this.inGroup(input.gid, () => this.createInGroup(input));
   }
 
-  private async createInGroup(input: Omit<VmDefinition, 'vmid' | 'created'>): Promise<VmDefinition> {
+  /** Everything a create checks before it makes anything: 4xx naming the field. */
+  private async checkNew(input: Omit<VmDefinition, 'vmid' | 'created'>): Promise<void> {
     const { config } = this.d;
     if (this.byName(input.gid, input.name)) throw conflict(`a VM named '${input.name}' already exists in group '${input.gid}'`, 'name_taken');
     this.supported(input);
@@ -172,7 +231,25 @@ export class VmEngine {
     if (new Set(input.discs.map((d) => d.label)).size !== input.discs.length) throw notAcceptable('discs: labels must be unique');
     for (const f of [input.kernel, input.initrd]) if (f !== undefined) await this.bootFile(f);
     this.checkQuota(input.gid, { vms: 1, cpus: input.cpus, memory_mib: input.memory_mib, disk_mib: sum(input.discs.map((d) => d.size_mib)) });
-    const def: VmDefinition = { ...input, vmid: newVmid(), created: new Date().toISOString() };
+  }
+
+  /** The definition of a new VM: ids, numbers, and a stable MAC per nic (network-config matches on it). */
+  private newDefinition(input: Omit<VmDefinition, 'vmid' | 'created'>): VmDefinition {
+    const vmid = newVmid();
+    const nums = this.nextNums(input.discs.length);
+    return {
+      ...input,
+      vmid,
+      num: nums.vm,
+      nics: input.nics.map((n, i) => ({ ...n, mac: n.mac ?? stableMac(vmid, i) })),
+      discs: input.discs.map((d, i) => ({ ...d, num: nums.discs[i] })),
+      created: new Date().toISOString(),
+    };
+  }
+
+  private async createInGroup(input: Omit<VmDefinition, 'vmid' | 'created'>): Promise<VmDefinition> {
+    await this.checkNew(input);
+    const def = this.newDefinition(input);
     const created: string[] = [];
     try {
       for (const disc of def.discs) {
@@ -191,6 +268,105 @@ export class VmEngine {
     this.publish(this.vms.get(def.vmid)!, 'STOPPED', null);
     this.d.log.info(`created VM ${def.name} (${def.vmid}) in group ${def.gid}`);
     return def;
+  }
+
+  /**
+   * A create built by a task (Bytemark's transactional vm_create): checked now, the VM registered
+   * at once (listed, STOPPED, busy "creating") with its name and fixed IPs taken, but nothing on
+   * disk until the task's work runs. If the work fails, or the task never runs, every file it made
+   * goes and the VM with it.
+   */
+  async prepareCreate(input: Omit<VmDefinition, 'vmid' | 'created'>): Promise<Creation> {
+    if (!this.groupExists(input.gid)) throw notFound(`no group '${input.gid}'`);
+    return this.inGroup(input.gid, async () => {
+      await this.checkNew(input);
+      // No await between this check and the registration below: two creates cannot both pass it.
+      for (const ip of [input.ips?.ipv4, input.ips?.ipv6]) {
+        const holder = ip === undefined ? undefined : this.ipHolder(ip);
+        if (holder) throw conflict(`ips: ${ip} is in use by VM '${holder.def.name}' (vmid ${holder.def.vmid}, group ${holder.def.gid})`);
+      }
+      const def = this.newDefinition(input);
+      const rt: Runtime = { def, state: 'STOPPED', handle: null, launchTime: null };
+      this.vms.set(def.vmid, rt);
+      this.publish(rt, 'STOPPED', null);
+      let release!: () => void;
+      const held = this.exclusive(rt, 'creating', () => new Promise<void>((r) => (release = r)));
+      let settled = false;
+      const undo = async () => {
+        if (settled) return;
+        settled = true;
+        if (rt.handle) await rt.handle.kill().then(() => rt.handle?.waitExit(5000)).catch(() => {});
+        await Promise.all(this.buildOf(rt).paths().map((p) => rm(p, { recursive: true, force: true })));
+        this.vms.delete(def.vmid);
+        this.d.events.publish('vm', { vmid: def.vmid, name: def.name, gid: def.gid, state: 'DELETED', previous: rt.state });
+        this.d.log.info(`creation of VM ${def.name} (${def.vmid}) rolled back`);
+      };
+      return {
+        def,
+        run: async <T>(work: (b: Build) => Promise<T>) => {
+          try {
+            const out = await work(this.buildOf(rt));
+            settled = true;
+            this.d.log.info(`created VM ${def.name} (${def.vmid}) in group ${def.gid}`);
+            return out;
+          } catch (err) {
+            await undo();
+            throw err;
+          } finally {
+            release();
+            await held;
+          }
+        },
+        abandon: async () => {
+          await undo();
+          release();
+        },
+      };
+    });
+  }
+
+  /**
+   * Reimage: runs `work` on a stopped VM held busy; what it returns is saved into the definition
+   * (firmware, direct-boot files). The VM's discs stay where they are.
+   */
+  async provision<T>(vmid: string, what: string, work: (b: Build) => Promise<{ patch: Partial<VmDefinition>; result: T }>): Promise<T> {
+    const rt = this.get(vmid);
+    this.assertIdle(rt);
+    if (rt.state !== 'STOPPED') throw conflict(`VM '${rt.def.name}' is ${rt.state}: stop it first`);
+    if (rt.def.discs.length === 0) throw notAcceptable(`VM '${rt.def.name}' has no disc to write a distribution onto`);
+    return this.exclusive(rt, what, async () => {
+      const b = this.buildOf(rt);
+      const { patch, result } = await work(b);
+      await b.save(patch);
+      return result;
+    });
+  }
+
+  private buildOf(rt: Runtime): Build {
+    const dir = this.d.store.dirOf(rt.def.vmid);
+    const ext = this.d.discs.discExtension;
+    const discPath = (i: number) => this.discPath(rt.def, rt.def.discs[i].label, rt.def.discs[i].storage_grade);
+    return {
+      def: rt.def,
+      dir,
+      seedPath: path.join(dir, SEED_FILE),
+      discFormat: ext === 'qcow2' ? 'qcow2' : 'raw',
+      discPath,
+      paths: () => [dir, ...rt.def.discs.map((_d, i) => path.dirname(discPath(i)))],
+      createDiscs: async () => {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        for (const [i, disc] of rt.def.discs.entries()) {
+          await mkdir(path.dirname(discPath(i)), { recursive: true, mode: 0o700 });
+          await this.discTool(`creating disc '${disc.label}'`, () => this.d.discs.createDisc(discPath(i), disc.size_mib));
+        }
+      },
+      save: async (patch = {}) => {
+        const next = { ...rt.def, ...patch };
+        await this.d.store.save(next);
+        rt.def = next;
+      },
+      start: () => this.start(rt),
+    };
   }
 
   /** Changes the definition; hardware changes only while STOPPED. */
@@ -445,6 +621,8 @@ export class VmEngine {
       initrdPath: def.initrd ? await this.bootFile(def.initrd) : undefined,
       accelerator: this.d.accelerator,
       consoleLog: (await this.segments(def.vmid)).current.path,
+      ...((await stat(path.join(dir, SEED_FILE)).then((st) => st.isFile(), () => false)) ? { seedPath: path.join(dir, SEED_FILE) } : {}),
+      natPrefix: this.d.config.provision.nat_net_prefix,
       firmware: def.type === 'EFI' && this.d.efi ? { code: this.d.efi.code, varsTemplate: this.d.efi.vars } : undefined,
     };
   }
@@ -522,6 +700,7 @@ export class VmEngine {
       if (rt.handle !== handle) return;
       void rt.console?.close();
       rt.console = null;
+      void this.detachSeed(rt);
       rt.handle = null;
       rt.launchTime = null;
       this.transition(rt, 'STOPPED');
@@ -588,6 +767,18 @@ export class VmEngine {
     }
   }
 
+  /**
+   * The seed stays attached until the guest has booted from it: it goes at the first stop of a run
+   * that lasted `seed_detach_after_s`. (cloud-init runs once per instance-id anyway; removing the
+   * seed keeps the firstboot script and password hash from lying about.)
+   */
+  private async detachSeed(rt: Runtime): Promise<void> {
+    const ran = rt.launchTime ? (Date.now() - Date.parse(rt.launchTime)) / 1000 : 0;
+    if (ran < this.d.config.provision.seed_detach_after_s) return;
+    const seed = path.join(this.d.store.dirOf(rt.def.vmid), SEED_FILE);
+    if (await rm(seed).then(() => true, () => false)) this.d.log.info(`VM ${rt.def.name} (${rt.def.vmid}) has booted from its cloud-init seed: detached`);
+  }
+
   private transition(rt: Runtime, state: VmState): void {
     const previous = rt.state;
     if (previous === state) return;
@@ -598,6 +789,12 @@ export class VmEngine {
   private publish(rt: Runtime, state: VmState, previous: VmState | null): void {
     this.d.events.publish('vm', { vmid: rt.def.vmid, name: rt.def.name, gid: rt.def.gid, state, previous });
   }
+}
+
+/** A locally administered unicast MAC in QEMU's 52:54:00 range, the same for a VM's nic every time. */
+function stableMac(vmid: string, index: number): string {
+  const h = createHash('sha256').update(`${vmid}/${index}`).digest();
+  return ['52', '54', '00', ...[0, 1, 2].map((i) => h[i].toString(16).padStart(2, '0'))].join(':');
 }
 
 function sum(xs: number[]): number {

@@ -19,6 +19,10 @@ export interface LaunchPlan {
   accelerator: 'kvm' | 'tcg';
   /** The segment file the guest's serial output is appended to. */
   consoleLog: string;
+  /** A cloud-init NoCloud seed to attach (raw FAT image), while the VM has one. */
+  seedPath?: string;
+  /** Prefix length of the first NAT nic's network when the VM has a fixed IPv4. */
+  natPrefix?: number;
   firmware?: { code: string; varsTemplate: string };
 }
 

@@ -116,7 +116,7 @@ test('NAT nics: passt over an inherited descriptor by default, QEMU slirp only w
     'bridge,id=net2,br=br0',
     'stream,id=net3,server=off,addr.type=fd,addr.str=4',
   ]);
-  assert.deepEqual(devices(a), [0, 1, 2, 3].map((i) => `virtio-net-pci,netdev=net${i},id=net${i}-dev`));
+  assert.deepEqual(devices(a).filter((d) => d.startsWith('virtio-net')), [0, 1, 2, 3].map((i) => `virtio-net-pci,netdev=net${i},id=net${i}-dev`));
   assert.deepEqual(guardedNics(plan({ nics: [{ type: 'NAT' }, { type: 'NAT', host_loopback: true }, { type: 'BRIDGE', host: 'x' }, { type: 'NAT' }] }).def), [0, 3]);
   assert.equal(NAT_LINK_FD, 3);
 });

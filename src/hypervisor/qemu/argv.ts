@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { LaunchPlan, VmDefinition } from '../types.js';
+import { userNetOptions } from './user-net.js';
 
 /** Files a running QEMU keeps in its VM directory. */
 export function runtimePaths(dir: string) {
@@ -116,10 +117,15 @@ export function qemuArgv(plan: LaunchPlan): string[] {
   def.nics.forEach((n, i) => {
     if (n.type === 'BRIDGE') a.push('-netdev', `bridge,id=net${i},br=${plan.bridges[i]}`);
     // QEMU's slirp maps 10.0.2.2 to the host's 127.0.0.1 and 7.2 has no switch to stop it: only on request.
-    else if (n.host_loopback) a.push('-netdev', `user,id=net${i}`);
+    else if (n.host_loopback) a.push('-netdev', `user,id=net${i}${i === 0 ? userNetOptions(def.ips?.ipv4, plan.natPrefix ?? 24) : ''}`);
     else a.push('-netdev', `stream,id=net${i},server=off,addr.type=fd,addr.str=${NAT_LINK_FD + guarded.indexOf(i)}`);
-    a.push('-device', `virtio-net-pci,netdev=net${i},id=net${i}-dev`);
+    a.push('-device', `virtio-net-pci,netdev=net${i},id=net${i}-dev${n.mac ? `,mac=${n.mac}` : ''}`);
   });
+  // A cloud-init seed on virtio-blk: the cloud kernels have no AHCI, USB-storage or floppy driver (DESIGN §7).
+  if (plan.seedPath) {
+    a.push('-drive', `file=${optPath(plan.seedPath)},if=none,id=seed,format=raw,readonly=on`);
+    a.push('-device', 'virtio-blk-pci,drive=seed,id=seed-dev');
+  }
   if (plan.kernelPath) {
     a.push('-kernel', plan.kernelPath);
     if (plan.initrdPath) a.push('-initrd', plan.initrdPath);

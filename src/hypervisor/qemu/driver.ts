@@ -186,7 +186,9 @@ export class QemuDriver implements Driver {
     if (plan.firmware && !(await stat(rt.efiVars).catch(() => null))) await copyFile(plan.firmware.varsTemplate, rt.efiVars);
     const argv = qemuArgv(plan);
     const guarded = guardedNics(plan.def);
-    const links = guarded.length ? await openNatLinks(plan.dir, plan.def.vmid, guarded, this.opts.passt) : null;
+    const ipv4 = plan.def.ips?.ipv4;
+    const fixed = ipv4 === undefined ? undefined : { ipv4, prefix: plan.natPrefix ?? 24 };
+    const links = guarded.length ? await openNatLinks(plan.dir, plan.def.vmid, guarded, this.opts.passt, fixed) : null;
     try {
       return await this.launch(plan, argv, links);
     } finally {

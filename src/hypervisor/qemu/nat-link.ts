@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HypervisorError } from '../driver.js';
+import { userNet } from './user-net.js';
 
 /**
  * The guest side of a guarded NAT nic, as QEMU's slirp lays it out (10.0.2.15/24 behind 10.0.2.2),
@@ -62,8 +63,11 @@ async function findProgram(name: string): Promise<string | null> {
   return null;
 }
 
-/** Starts passt and a frame guard for each of `nics` (nic indices), from VM directory `dir`. */
-export async function openNatLinks(dir: string, vmid: string, nics: number[], passtBinary: string): Promise<NatLinks> {
+/**
+ * Starts passt and a frame guard for each of `nics` (nic indices), from VM directory `dir`. A fixed
+ * IPv4 goes to the first nic, laid out as QEMU's user-net would (user-net.ts).
+ */
+export async function openNatLinks(dir: string, vmid: string, nics: number[], passtBinary: string, fixed?: { ipv4: string; prefix: number }): Promise<NatLinks> {
   const passt = await findProgram(passtBinary);
   if (!passt) {
     throw new HypervisorError(
@@ -84,7 +88,9 @@ export async function openNatLinks(dir: string, vmid: string, nics: number[], pa
       qemuEnds.push(qemuEnd);
       const log = path.join(dir, `passt-${nic}.log`);
       // -f keeps passt our child until its setup is done or refused; -F implies it exits when its peer closes.
-      const argv = ['-f', '-F', '3', '-l', log, '--no-map-gw', ...GUEST_NET];
+      const layout = nic === 0 && fixed ? userNet(fixed.ipv4, fixed.prefix) : null;
+      const guestNet = layout ? ['-a', layout.address, '-n', String(layout.prefix), '-g', layout.gateway] : GUEST_NET;
+      const argv = ['-f', '-F', '3', '-l', log, '--no-map-gw', ...guestNet];
       children.push({ nic, log, child: detached(passt, argv, [passtEnd]) });
       children.push({ nic, log, child: detached(process.execPath, [GUARD, `hyved-nat-${vmid}-${nic}`], [guardIn, guardOut]) });
     }
