@@ -87,7 +87,7 @@ test('10,000 definitions: paged lists are complete, sorted as localeCompare sort
     names.push(name);
     const vmid = `t${String(i).padStart(11, '0')}`;
     await mkdir(path.join(stateDir, 'vms', vmid), { recursive: true, mode: 0o700 });
-    const def = { vmid, name, gid: 'default', type: 'BIOS', cpus: 1, memory_mib: 64, displays: [], media: [], nics: [], discs: [], autostart: false, description: '', rosetta: false, created: '2026-12-02T00:00:00.000Z' };
+    const def = { vmid, num: i + 1, name, gid: 'default', type: 'BIOS', cpus: 1, memory_mib: 64, displays: [], media: [], nics: [], discs: [], autostart: false, description: '', rosetta: false, created: '2026-12-02T00:00:00.000Z' };
     await writeFile(path.join(stateDir, 'vms', vmid, 'vm.json'), JSON.stringify(def));
   }
   let { d, c } = await boot({ validate_results: true }, stateDir);

@@ -3,6 +3,7 @@ import { startedUp } from './footprint.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type ConfigOverrides } from '../core/config.js';
 import { startDaemon } from '../server/daemon.js';
+import { bytemark } from '../facades/bytemark/index.js';
 import { StartupError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { UserError, UserStore, randomPassword } from '../store/users.js';
@@ -52,7 +53,7 @@ async function main(): Promise<number> {
 }
 
 async function serve(overrides: ConfigOverrides): Promise<number> {
-  const daemon = await startDaemon(loadConfig(overrides));
+  const daemon = await startDaemon(loadConfig(overrides), [bytemark]);
   startedUp();
   const log = daemon.services.log;
   let stopping = false;

@@ -8,6 +8,8 @@ import { ALL_GROUPS, holds, type Grants, type Permission } from '../core/permiss
 import type { VmEngine } from '../hypervisor/engine.js';
 import type { DriverCapabilities } from '../hypervisor/types.js';
 import type { TaskQueue } from '../queue/queue.js';
+import type { Tickets } from '../core/tickets.js';
+import type { DistStore } from '../store/dist-store.js';
 import type { IsoStore } from '../store/iso-store.js';
 import type { UserRecord, UserStore } from '../store/users.js';
 
@@ -46,7 +48,11 @@ export interface Services {
   catalog: ActionCatalog;
   tasks: TaskQueue;
   isos: IsoStore;
+  /** Distributions for reimage (images/dist). */
+  dists: DistStore;
   vms: VmEngine;
+  /** Console tickets: issued by sysadm/console, redeemed by the console WebSocket. */
+  tickets: Tickets;
   /** What the host offers: accelerator in use, EFI firmware, driver capabilities. */
   host: HostInfo;
   version: string;

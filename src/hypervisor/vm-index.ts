@@ -34,6 +34,9 @@ interface Group<T> {
 export class VmIndex<T extends { def: VmDefinition }> {
   private readonly byId = new Map<string, T>();
   private readonly groups = new Map<string, Group<T>>();
+  /** The highest numeric ids of VMs and discs (Bytemark's), recounted only after their holder went. */
+  private highest = { vm: 0, disc: 0 };
+  private highestStale = false;
 
   get size(): number {
     return this.byId.size;
@@ -56,6 +59,21 @@ export class VmIndex<T extends { def: VmDefinition }> {
     return this.groups.get(gid)?.sorted ?? [];
   }
 
+  /** The highest `num` of any VM and of any disc: the next ones are above them. */
+  highestNums(): { vm: number; disc: number } {
+    if (this.highestStale) {
+      this.highestStale = false;
+      this.highest = { vm: 0, disc: 0 };
+      for (const rt of this.byId.values()) this.raiseHighest(rt.def);
+    }
+    return { ...this.highest };
+  }
+
+  private raiseHighest(def: VmDefinition): void {
+    this.highest.vm = Math.max(this.highest.vm, def.num ?? 0);
+    for (const d of def.discs) this.highest.disc = Math.max(this.highest.disc, d.num ?? 0);
+  }
+
   usage(gid: string): Usage {
     return { ...(this.groups.get(gid)?.usage ?? zero()) };
   }
@@ -69,6 +87,7 @@ export class VmIndex<T extends { def: VmDefinition }> {
     if (!group.byName.has(name)) group.byName.set(name, rt);
     group.sorted.splice(position(group.sorted, name, true), 0, rt);
     count(group.usage, rt.def, 1);
+    this.raiseHighest(rt.def);
   }
 
   remove(rt: T): void {
@@ -86,6 +105,7 @@ export class VmIndex<T extends { def: VmDefinition }> {
       else group.byName.delete(name);
     }
     count(group.usage, rt.def, -1);
+    if ((rt.def.num ?? 0) >= this.highest.vm || rt.def.discs.some((d) => (d.num ?? 0) >= this.highest.disc)) this.highestStale = true;
     if (group.sorted.length === 0) this.groups.delete(rt.def.gid);
   }
 

@@ -12,15 +12,18 @@ import { createLogger, type Logger } from '../core/logger.js';
 import { Router } from './router.js';
 import type { DaemonServices as Services } from './services.js';
 import { Transport } from './transport.js';
+import type { HttpFacade } from './http-facade.js';
 import { StateDirLock } from './state-lock.js';
 import { TaskQueue } from '../queue/queue.js';
 import { IsoStore } from '../store/iso-store.js';
+import { DistStore } from '../store/dist-store.js';
 import { VmStore } from '../store/vm-store.js';
 import { VmEngine } from '../hypervisor/engine.js';
 import { QemuDriver } from '../hypervisor/qemu/driver.js';
 import { BhyveDriver } from '../hypervisor/bhyve/driver.js';
 import { detectAccelerator, readable } from '../hypervisor/host.js';
 import { VERSION } from '../core/version.js';
+import { Tickets } from '../core/tickets.js';
 
 const CLASSES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../classes');
 
@@ -35,12 +38,12 @@ export interface Daemon {
  * Locks the state dir (one daemon per dir) before anything touches it, the log file included, then
  * starts. A failed start (e.g. the address is in use) releases what it took, so the process exits.
  */
-export async function startDaemon(config: Config): Promise<Daemon> {
+export async function startDaemon(config: Config, facades: readonly HttpFacade[] = []): Promise<Daemon> {
   try {
     await makeDirs(config.state_dir, 0o700);
     const lock = await StateDirLock.acquire(config.state_dir);
     try {
-      return await start(config, lock);
+      return await start(config, lock, facades);
     } catch (err) {
       await lock.release();
       throw err;
@@ -51,7 +54,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
   }
 }
 
-async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
+async function start(config: Config, lock: StateDirLock, facades: readonly HttpFacade[]): Promise<Daemon> {
   // The state dir holds users and VM definitions: only the daemon's user may look in.
   await chmod(config.state_dir, 0o700);
   const log = createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
@@ -68,6 +71,8 @@ async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
   await tasks.init();
   const isos = new IsoStore(path.join(config.state_dir, 'images', 'iso'));
   await isos.init();
+  const dists = new DistStore(path.join(config.state_dir, 'images', 'dist'));
+  await dists.init();
   events.defineType('vm', { permission: 'vm.view', gidOf: (a) => a.gid as string });
   const accelerator = await detectAccelerator(config.accelerator);
   const { driver, efi } = await makeDriver(config);
@@ -91,7 +96,9 @@ async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
     events,
     tasks,
     isos,
+    dists,
     vms,
+    tickets: new Tickets(config.console.ticket_ttl_s * 1000),
     host: { hypervisor: driver.name, accelerator, ...driver.capabilities() },
     version: VERSION,
     router,
@@ -101,7 +108,7 @@ async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
   let transport: Transport;
   try {
     await router.load(services, CLASSES_DIR);
-    transport = new Transport(services);
+    transport = new Transport(services, facades);
     url = await transport.listen();
   } catch (err) {
     await teardown();
@@ -126,7 +133,7 @@ async function makeDriver(config: Config): Promise<{ driver: QemuDriver | BhyveD
   const efi = (await readable(firmware.code)) && (await readable(firmware.vars)) ? firmware : null;
   const driver =
     kind === 'qemu'
-      ? new QemuDriver({ binary: config.qemu.binary, imgBinary: config.qemu.img_binary }, efi !== null)
+      ? new QemuDriver({ binary: config.qemu.binary, imgBinary: config.qemu.img_binary, passt: config.qemu.passt }, efi !== null)
       : new BhyveDriver({ bhyve: '/usr/sbin/bhyve', bhyvectl: '/usr/sbin/bhyvectl', ifconfig: '/sbin/ifconfig', uefiCode: efi?.code ?? null });
   return { driver, efi };
 }

@@ -27,6 +27,38 @@ class RateMeter {
 }
 
 /**
+ * Streams `url` into the new file `temp` (never an existing one), reporting progress as
+ * "downloading LABEL": the transfer every store's fetch-by-URL task shares. The caller owns
+ * `temp` (its cleanup and its move into place).
+ */
+export async function downloadTo(ctx: TaskContext, config: Config, url: URL, temp: string, label: string): Promise<number> {
+  // Two writes in flight, 1 MiB buffered besides: the socket is read while the disk writes. A
+  // larger buffer cost more CPU per GiB, not less (chunks live long enough to be promoted): bench/RESULTS.md.
+  const out = new FileSink(temp, { flags: 'wx', mode: 0o644, highWaterMark: 1024 * 1024, inFlight: 2 });
+  const meter = new RateMeter();
+  const description = `downloading ${label}`;
+  ctx.progress({ description, percent: 0, bytes: 0 });
+  const { bytes } = await fetchTo(url, out, {
+    signal: ctx.signal,
+    stallTimeoutMs: config.iso.stall_timeout_s * 1000,
+    maxRedirects: config.iso.max_redirects,
+    importDirs: config.iso.import_dirs,
+    destinations: new Destinations(config.iso.allow_private),
+    onProgress(received, total) {
+      ctx.progress({
+        percent: total ? Math.min(100, Math.floor((received / total) * 1000) / 10) : null,
+        rate: meter.update(received),
+        bytes: received,
+        total,
+        description,
+      });
+    },
+  });
+  ctx.signal.throwIfAborted();
+  return bytes;
+}
+
+/**
  * The body of a fetchiso task: stream the URL into a hidden temp file in the store, then move it
  * into place only once complete (and its size matches what the server announced).
  */
@@ -40,28 +72,7 @@ export async function downloadIso(
 ): Promise<{ name: string; bytes: number }> {
   const temp = store.tempPathFor(name, ctx.id);
   await ctx.addCleanup(temp);
-  // Two writes in flight, 1 MiB buffered besides: the socket is read while the disk writes. A
-  // larger buffer cost more CPU per GiB, not less (chunks live long enough to be promoted): bench/RESULTS.md.
-  const out = new FileSink(temp, { flags: 'wx', mode: 0o644, highWaterMark: 1024 * 1024, inFlight: 2 });
-  const meter = new RateMeter();
-  ctx.progress({ description: `downloading ${name}`, percent: 0, bytes: 0 });
-  const { bytes } = await fetchTo(url, out, {
-    signal: ctx.signal,
-    stallTimeoutMs: config.iso.stall_timeout_s * 1000,
-    maxRedirects: config.iso.max_redirects,
-    importDirs: config.iso.import_dirs,
-    destinations: new Destinations(config.iso.allow_private),
-    onProgress(received, total) {
-      ctx.progress({
-        percent: total ? Math.min(100, Math.floor((received / total) * 1000) / 10) : null,
-        rate: meter.update(received),
-        bytes: received,
-        total,
-        description: `downloading ${name}`,
-      });
-    },
-  });
-  ctx.signal.throwIfAborted();
+  const bytes = await downloadTo(ctx, config, url, temp, name);
   await store.commit(temp, name, overwrite);
   await ctx.dropCleanup(temp);
   ctx.log(`fetched ${bytes} bytes into ${name}`);
