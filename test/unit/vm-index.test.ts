@@ -126,3 +126,23 @@ test('two definitions of one name from disk are both listed; the name finds the 
   assert.equal(index.byName('default', 'twin'), undefined);
   assert.equal(index.list('default').length, 1);
 });
+
+test('the highest numeric ids follow adds, and are recounted once the VM holding them goes', () => {
+  const index = new VmIndex<Rt>();
+  const numbered = (name: string, num: number, discNums: number[]) => {
+    const r = vm(name, 'default', 1, discNums.map(() => 1));
+    r.def = { ...r.def, num, discs: r.def.discs.map((d, i) => ({ ...d, num: discNums[i] })) };
+    return r;
+  };
+  const a = numbered('a', 1, [1, 2]);
+  const b = numbered('b', 7, [3]);
+  index.add(a);
+  index.add(b);
+  assert.deepEqual(index.highestNums(), { vm: 7, disc: 3 });
+  index.remove(b);
+  assert.deepEqual(index.highestNums(), { vm: 1, disc: 2 }, 'as a scan of the VMs left would say');
+  index.remove(numbered('ghost', 99, [99]));
+  assert.deepEqual(index.highestNums(), { vm: 1, disc: 2 }, 'a VM never added changes nothing');
+  index.replace(a, { ...a.def, discs: [...a.def.discs, { label: 'd9', size_mib: 1, storage_grade: 'default', num: 12 }] });
+  assert.deepEqual(index.highestNums(), { vm: 1, disc: 12 });
+});
