@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { HyvedClient } from '../src/client/client.js';
 import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
@@ -41,7 +41,8 @@ async function bytemark(method: string, p: string, body?: string): Promise<{ sta
   return { status: res.status, json: await res.json() };
 }
 
-const consoleLog = (vmid: string) => readFile(path.join(d.stateDir, 'vms', vmid, 'console.log'), 'latin1').catch(() => '');
+const consoleLog = async (vmid: string) =>
+  (await c.call<{ data: string }>('sysadm', 'console', { action: 'log', vmid, since: 0, limit: 1 << 20 }).catch(() => ({ data: '' }))).data;
 
 /** The `n`th (1-based) boot's NoCloud report, once its "done" line is there. */
 async function report(vmid: string, n = 1): Promise<string> {
