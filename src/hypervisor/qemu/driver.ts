@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { appendFile, copyFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type SerialPort, type VmHandle } from '../driver.js';
@@ -246,10 +247,11 @@ export class QemuDriver implements Driver {
   }
 
   async adopt(def: VmDefinition, dir: string): Promise<VmHandle | null> {
-    const rt = runtimePaths(dir);
-    const pid = readPid(rt.pidfile);
     // No pidfile: the VM was stopped (most of 10,000 are); any sockets left over go when it starts.
+    // The pidfile's path alone: runtimePaths' nine joins for each stopped VM were 0.1 s of start-up.
+    const pid = readPid(path.join(dir, 'qemu.pid'));
     if (!pid) return null;
+    const rt = runtimePaths(dir);
     // The pid must still be this VM's QEMU, not a recycled pid.
     if (!alive(pid) || !(await argvOf(pid)).join(' ').includes(`process=${processTag(def.vmid)}`)) {
       await removeRuntimeFiles(rt);
