@@ -8,10 +8,12 @@ import type { Logger } from '../core/logger.js';
 import { Locks } from '../core/locks.js';
 import { IsoStore } from '../store/iso-store.js';
 import type { VmStore } from '../store/vm-store.js';
+import { BOOT_DIR } from '../store/boot-images.js';
 import { unsupported, type CheckedFields } from './capabilities.js';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';
 import type { VmAction } from '../core/api.gen.js';
 import type { LaunchPlan, VmDefinition, VmState } from './types.js';
+import { actionsIn } from './states.js';
 
 const newVmid = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -41,8 +43,7 @@ export interface EngineDeps {
   efi: { code: string; vars: string } | null;
 }
 
-/** Where direct-boot kernels and initrds live: names from requests resolve here only. */
-export const BOOT_DIR = path.join('images', 'boot');
+export { BOOT_DIR };
 
 /**
  * The VMs: definitions, live handles and Velocity's state machine. Every state change is published
@@ -109,22 +110,10 @@ export class VmEngine {
     return Object.hasOwn(this.d.config.groups, gid);
   }
 
-  /** Deltacloud: what may be asked of the VM in its current state. */
+  /** Deltacloud: what may be asked of the VM in its current state (from the one state table). */
   actions(rt: Runtime): VmAction[] {
     if (this.locks.holder(rt.def.vmid)) return [];
-    const pause = this.d.driver.capabilities().pause;
-    switch (rt.state) {
-      case 'STOPPED':
-        return ['start', 'delete'];
-      case 'RUNNING':
-        return ['stop', 'reboot', ...(pause ? (['pause'] as const) : [])];
-      case 'PAUSED':
-        return ['resume', 'stop'];
-      case 'UNKNOWN':
-        return ['stop'];
-      default:
-        return [];
-    }
+    return actionsIn(rt.state, this.d.driver.capabilities());
   }
 
   /** VMs whose definition attaches the medium `mid`: removing it would break their next start. */
