@@ -10,6 +10,7 @@ import { CLOSE, Connection, frameLimit } from './connection.js';
 import { originAllowed, ownOrigins } from './origins.js';
 import { Counts } from './counts.js';
 import { handleRest, refuse } from './rest.js';
+import type { HttpFacade } from './http-facade.js';
 import { RpcError, StartupError } from '../core/errors.js';
 import type { DaemonServices as Services } from './services.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -54,14 +55,17 @@ export class Transport {
   private refusal: RpcError | null = null;
   url = '';
 
-  constructor(private readonly services: Services) {
+  constructor(
+    private readonly services: Services,
+    private readonly facades: readonly HttpFacade[] = [],
+  ) {
     const { config } = services;
     const onRequest: http.RequestListener = (req, res) => {
-      if (this.refusal) return refuse(req, res, this.refusal);
+      if (this.refusal) return refuse(req, res, this.refusal, this.facades);
       // Web pages can send some requests without a preflight: one failing sign-ins would block every local client.
-      if (!originAllowed(req.headers.origin, this.allowedOrigins)) return refuse(req, res, this.foreignOrigin(req));
+      if (!originAllowed(req.headers.origin, this.allowedOrigins)) return refuse(req, res, this.foreignOrigin(req), this.facades);
       this.restInFlight.set(res, req);
-      handleRest(req, res, services)
+      handleRest(req, res, services, this.facades)
         .catch((err) => {
           services.log.error(`REST ${req.method} ${req.url} failed: ${(err as Error).stack}`);
           if (!res.headersSent) res.writeHead(500).end();
@@ -127,7 +131,7 @@ export class Transport {
       503,
       `the daemon shut down before this request finished (grace period ${graceMs / 1000} s): it may have taken effect in part; VMs keep running`,
     );
-    for (const [res, req] of this.restInFlight) refuse(req, res, late);
+    for (const [res, req] of this.restInFlight) refuse(req, res, late, this.facades);
     this.restInFlight.clear();
     for (const c of this.connections) {
       c.answerUnfinished(late);
