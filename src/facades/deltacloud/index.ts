@@ -42,7 +42,7 @@ const COLLECTIONS: view.Collection[] = [
   { rel: 'hardware_profiles', features: [] },
   { rel: 'images', features: [] },
   { rel: 'instance_states', features: [] },
-  { rel: 'instances', features: [{ name: 'user_name', rel: 'create' }] },
+  { rel: 'instances', features: [{ name: 'user_name', rel: 'create', param: 'name' }] },
   { rel: 'keys', features: [] },
   { rel: 'realms', features: [] },
 ];

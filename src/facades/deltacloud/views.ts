@@ -226,14 +226,14 @@ export const states = {
   },
 };
 
-export interface Collection { rel: string; features: { name: string; rel: string }[] }
+export interface Collection { rel: string; features: { name: string; rel: string; param: string }[] }
 
 export const entryPoint = {
   xml(l: Links, collections: Collection[]): XmlNode {
     return el(
       'api',
       { version: API_VERSION, driver: DRIVER, provider: PROVIDER },
-      ...collections.map((c) => el('link', { rel: c.rel, href: url(l, c.rel) }, ...c.features.map((f) => el('feature', { name: f.name, rel: f.rel })))),
+      ...collections.map((c) => el('link', { rel: c.rel, href: url(l, c.rel) }, ...c.features.map((f) => el('feature', { name: f.name, rel: f.rel }, el('param', { name: f.param }))))),
     );
   },
   json(l: Links, collections: Collection[]): unknown {
@@ -245,7 +245,7 @@ export const entryPoint = {
         links: collections.map((c) => ({
           rel: c.rel,
           href: url(l, c.rel),
-          features: c.features.map((f) => [{ name: f.name, rel: f.rel, params: [], constraints: {} }]),
+          features: c.features.map((f) => [{ name: f.name, rel: f.rel, params: [f.param], constraints: {} }]),
         })),
       },
     };
