@@ -71,7 +71,14 @@ export async function handleDeltacloud(req: IncomingMessage, res: ServerResponse
   try {
     const { segments, matrix } = parsePath(url.pathname);
     let method = req.method ?? 'GET';
-    const body = method === 'POST' || method === 'PUT' ? await readParams(req, services.config.max_frame_bytes) : {};
+    const body =
+      method === 'POST' || method === 'PUT'
+        ? await readParams(req, services.config.max_frame_bytes).catch((err: unknown) => {
+            // A body left unread (refused type, too large, malformed) leaves the connection unusable.
+            res.setHeader('Connection', 'close');
+            throw err;
+          })
+        : {};
     ctx.params = { ...Object.fromEntries(url.searchParams), ...matrix, ...body };
     // Rack::MethodOverride: HTML forms (and some clients) DELETE by POST.
     const override = (body._method ?? req.headers['x-http-method-override'])?.toString().toUpperCase();

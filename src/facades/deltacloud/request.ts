@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import busboy from 'busboy';
 import { RpcError, badRequest } from '../../core/errors.js';
+import { readBytes } from '../../server/http-io.js';
 
 export interface DcRequest {
   /** After Rack's MethodOverride: a POST with `_method=delete` is a DELETE. */
@@ -43,10 +44,12 @@ function decode(s: string): string {
  */
 export async function readParams(req: IncomingMessage, limit: number): Promise<Record<string, string>> {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new RpcError(413, `body of ${declared} bytes exceeds max_frame_bytes ${limit}`);
-  if (type === 'multipart/form-data') return readMultipart(req, limit);
-  const body = await readAll(req, limit);
+  if (type === 'multipart/form-data') {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) throw new RpcError(413, `body of ${declared} bytes exceeds max_frame_bytes ${limit}`);
+    return readMultipart(req, limit);
+  }
+  const body = await readBytes(req, limit);
   if (body.length === 0) return {};
   if (type === 'application/x-www-form-urlencoded' || type === '') {
     const fields: Record<string, string> = {};
@@ -71,23 +74,6 @@ function jsonFields(body: Buffer): Record<string, string> {
     fields[k] = String(v);
   }
   return fields;
-}
-
-function readAll(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new RpcError(413, `body exceeds max_frame_bytes ${limit}`));
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 function readMultipart(req: IncomingMessage, limit: number): Promise<Record<string, string>> {
