@@ -212,6 +212,9 @@ test('credentials: none or wrong is 401 in the Deltacloud error shape; a missing
   assert.deepEqual(Object.keys(wrong.json).slice(0, 3), ['code', 'message', 'error']);
   assert.equal(wrong.json.error, 'Deltacloud::Exceptions::AuthenticationFailure');
   for (const p of ['/api/realms', '/api/hardware_profiles', '/api/images', '/api/keys']) assert.equal((await dc('GET', p, { auth: null })).status, 401, p);
+  // Clients probe without credentials: that never counts towards the blacklist (5 failures block the address).
+  for (let i = 0; i < 6; i++) assert.equal((await dc('GET', '/api/instances', { auth: null })).status, 401);
+  assert.equal((await dc('GET', '/api/instances')).status, 200, 'not blocked by requests without credentials');
   assert.equal((await dc('GET', '/api/instance_states', { auth: null })).status, 200, 'the state graph is public, as the entry point');
   // viewer may look but not create.
   const create = await dc('POST', '/api/instances', { auth: basic('viewer', USERS.viewer), body: form({ image_id: 'tiny' }), type: FORM });

@@ -284,7 +284,8 @@ async function instanceList(ctx: Ctx): Promise<void> {
   const realm = await hostRealm(ctx);
   const lists = await Promise.all((defs.groups ?? []).map((g) => call<{ vms: { vmid: string }[] }>(ctx, 'vm', { action: 'list', gid: g.gid })));
   const infos = await Promise.all(lists.flatMap((l) => l.vms).map((v) => info(ctx, v.vmid).catch((err: RpcError) => (err.code === 404 ? null : Promise.reject(err)))));
-  const all = infos.filter((i): i is VmInfo => i !== null).map((i) => instanceOf(i, realm, runOffered(ctx)));
+  const run = runOffered(ctx);
+  const all = infos.filter((i): i is VmInfo => i !== null).map((i) => instanceOf(i, realm, run));
   const list = filtered(ctx, all, { id: (i) => i.id, state: (i) => i.state, realm_id: (i) => i.realm_id });
   reply(ctx, 200, () => el('instances', {}, ...list.map((i) => view.instance.xml(ctx.links, i))), () => ({ instances: list.map((i) => view.instance.json(ctx.links, i)) }));
 }
