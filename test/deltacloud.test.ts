@@ -215,6 +215,10 @@ test('credentials: none or wrong is 401 in the Deltacloud error shape; a missing
   // Clients probe without credentials: that never counts towards the blacklist (5 failures block the address).
   for (let i = 0; i < 6; i++) assert.equal((await dc('GET', '/api/instances', { auth: null })).status, 401);
   assert.equal((await dc('GET', '/api/instances')).status, 200, 'not blocked by requests without credentials');
+  // A form a foreign web page posts is refused before sign-in, in Deltacloud's shape.
+  const foreign = await dc('POST', '/api/instances', { body: form({ image_id: 'tiny' }), type: FORM, headers: { Origin: 'http://evil.example' } });
+  assert.equal(foreign.status, 403);
+  assert.equal(textOf(foreign.xml!, 'code'), '403');
   assert.equal((await dc('GET', '/api/instance_states', { auth: null })).status, 200, 'the state graph is public, as the entry point');
   // viewer may look but not create.
   const create = await dc('POST', '/api/instances', { auth: basic('viewer', USERS.viewer), body: form({ image_id: 'tiny' }), type: FORM });
@@ -485,6 +489,8 @@ test('multipart create with hwp_* overrides, the create_instance link (matrix im
   assert.deepEqual(props, [['cpu', '2', 'count'], ['memory', '192', 'MB']]);
   await waitFor(async () => (await stateOf(inst.id)) === 'RUNNING', 'the multipart instance to run', 30_000, 200);
   await readConsoleUntil(path.join(d.stateDir, 'vms', inst.id, 'console.sock'), new RegExp(MARKER), 60_000);
+  const run = await dc('POST', `/api/instances/${inst.id}/run;id=${inst.id}`, { body: form({ cmd: 'uname -a' }), type: FORM });
+  assert.equal(run.status, 501, run.text);
   assert.equal((await dc('POST', `/api/instances/${inst.id}/stop`)).status, 202);
   await waitFor(async () => (await stateOf(inst.id)) === 'STOPPED', 'the stop', 30_000, 200);
   assert.equal((await dc('POST', `/api/instances/${inst.id}/destroy`)).status, 204);
