@@ -334,6 +334,9 @@ test('keys: create (as the Ruby client sends it, and multipart), list, show, del
   const list = await dc('GET', '/api/keys');
   assert.deepEqual(kids(list.xml!, 'key').map((k) => textOf(k, 'name')), ['mykey', 'second']);
   assert.equal(textOf((await dc('GET', '/api/keys/mykey')).xml!, 'public_key'), pub);
+  const json = await dc('GET', '/api/keys?format=json');
+  assert.deepEqual(json.json.keys.map((k: { id: string; href: string }) => [k.id, k.href]), [['mykey', `${d.url}/api/keys/mykey`], ['second', `${d.url}/api/keys/second`]]);
+  assert.equal((await dc('GET', '/api/keys/mykey?format=json')).json.key.public_key, pub);
   assert.equal((await dc('POST', '/api/keys', { body: form({ name: 'mykey', public_key: pub }), type: FORM })).status, 409);
   const bad = await dc('POST', '/api/keys?format=json', { body: form({ name: 'k3', public_key: 'ssh-rsa !!!' }), type: FORM });
   assert.equal(bad.status, 400);
