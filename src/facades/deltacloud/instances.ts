@@ -18,6 +18,8 @@ export interface VmInfo {
   media: { mid: string }[];
   nics: { type: string }[];
   discs: { size_mib: number }[];
+  /** The guest's own addresses, when its agent answers. */
+  addresses?: { family: 'ipv4' | 'ipv6'; address: string }[];
 }
 
 // QEMU's user-mode network hands its first (and only) DHCP lease to the guest at this address.
@@ -25,13 +27,14 @@ const SLIRP_GUEST = '10.0.2.15';
 
 /**
  * A hyved VM as a Deltacloud instance. owner_id is its group (hyved's VMs belong to groups, not
- * to the user who made them). Until the guest agent reports the guest's own addresses, a running
- * VM's private address is the one QEMU's NAT gives it and its public one this host, which its
- * NAT traffic leaves from.
+ * to the user who made them). A running VM's private addresses are the guest's own as its agent
+ * reports them, else the one QEMU's NAT gives it; its public one is this host, which its NAT
+ * traffic leaves from.
  */
 export function instanceOf(vm: VmInfo, realm: RealmView, run: boolean): InstanceView {
   const up = vm.state !== 'STOPPED';
-  const priv: Address[] = up && vm.nics.some((n) => n.type === 'NAT') ? [{ type: 'ipv4', address: SLIRP_GUEST }] : [];
+  const reported: Address[] = (vm.addresses ?? []).map((a) => ({ type: a.family, address: a.address }));
+  const priv: Address[] = !up ? [] : reported.length ? reported : vm.nics.some((n) => n.type === 'NAT') ? [{ type: 'ipv4', address: SLIRP_GUEST }] : [];
   const pub: Address[] = up && realm.name ? [{ type: 'hostname', address: realm.name }] : [];
   return {
     id: vm.vmid,
