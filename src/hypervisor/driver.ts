@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { GuestAgent } from './agent.js';
 import type { DriverCapabilities, LaunchPlan, VmDefinition } from './types.js';
 
 /** What the hypervisor says about a running VM. */
@@ -11,6 +12,8 @@ export type RunStatus = 'running' | 'paused' | 'stopped' | 'unknown';
  */
 export interface VmHandle extends EventEmitter {
   readonly pid: number;
+  /** The guest agent's channel, where the hypervisor has one (QEMU); absent under bhyve. */
+  readonly agent?: GuestAgent;
   status(timeoutMs?: number): Promise<RunStatus>;
   /** What the hypervisor has attached right now (QMP query-block); [] where it cannot tell. */
   blockDevices(timeoutMs?: number): Promise<BlockDevice[]>;

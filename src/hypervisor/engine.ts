@@ -12,10 +12,18 @@ import { BOOT_DIR } from '../store/boot-images.js';
 import { unsupported, type CheckedFields } from './capabilities.js';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';
 import type { VmAction } from '../core/api.gen.js';
+import type { GuestAddress, GuestAgent } from './agent.js';
 import type { LaunchPlan, VmDefinition, VmState } from './types.js';
 import { actionsIn } from './states.js';
 
 const newVmid = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
+
+/** How long `vm info` trusts what it last learnt from a guest agent: dashboards poll info. */
+const AGENT_INFO_TTL_MS = 3000;
+/** How long `vm info` waits for an agent's answer. */
+const AGENT_PING_MS = 1000;
+
+export interface AgentInfo { agent: boolean; addresses?: GuestAddress[] }
 
 export interface Runtime {
   def: VmDefinition;
@@ -54,6 +62,8 @@ export class VmEngine {
   private readonly vms = new Map<string, Runtime>();
   /** Per vmid: the change in progress, one at a time per VM. */
   private readonly locks = new Locks();
+  /** Per agent (so per run of a VM): the last answer to `agentInfo`, shared while it is fresh. */
+  private readonly agentInfos = new WeakMap<GuestAgent, { at: number; info: Promise<AgentInfo> }>();
 
   constructor(private readonly d: EngineDeps) {}
 
@@ -320,6 +330,29 @@ export class VmEngine {
     const rt = this.get(vmid);
     if (!rt.handle) return [];
     return rt.handle.blockDevices(this.d.config.vm.status_timeout_ms).catch(() => []);
+  }
+
+  /** The guest agent of a running VM: 409 unless it is RUNNING, 406 where the hypervisor has none. */
+  agent(vmid: string): GuestAgent {
+    const rt = this.get(vmid);
+    if (rt.state !== 'RUNNING' || !rt.handle) throw conflict(`VM '${rt.def.name}' is ${rt.state}: only a running VM has a guest agent to talk to`);
+    if (!rt.handle.agent) throw notAcceptable(`the ${this.d.driver.name} hypervisor has no guest agent channel`);
+    return rt.handle.agent;
+  }
+
+  /** Whether the VM's guest agent answers (within a second) and, when it does, the guest's addresses. */
+  agentInfo(vmid: string): Promise<AgentInfo> {
+    const rt = this.get(vmid);
+    const agent = rt.state === 'RUNNING' ? rt.handle?.agent : undefined;
+    if (!agent) return Promise.resolve({ agent: false });
+    const cached = this.agentInfos.get(agent);
+    if (cached && Date.now() - cached.at < AGENT_INFO_TTL_MS) return cached.info;
+    const info = agent.ping(AGENT_PING_MS).then(async (answers): Promise<AgentInfo> => {
+      if (!answers) return { agent: false };
+      return { agent: true, addresses: await agent.networkInterfaces(AGENT_PING_MS).catch(() => []) };
+    });
+    this.agentInfos.set(agent, { at: Date.now(), info });
+    return info;
   }
 
   /** Daemon shutdown: VMs keep running; only our connections to them close. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { qemuArgv } from '../../src/hypervisor/qemu/argv.js';
+import { qemuArgv, runtimePaths } from '../../src/hypervisor/qemu/argv.js';
 import type { LaunchPlan, VmDefinition } from '../../src/hypervisor/types.js';
 
 function plan(def: Partial<VmDefinition>, extra: Partial<LaunchPlan> = {}): LaunchPlan {
@@ -58,12 +58,26 @@ test('media modes map to usb-storage, ide-cd/virtio-blk and virtio-scsi; read-on
     'file=/i/c.qcow2,if=none,id=media2,format=qcow2',
   ]);
   assert.deepEqual(devices(a), [
+    'virtio-serial-pci,id=vserial0',
+    'virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0',
     'qemu-xhci,id=xhci',
     'usb-storage,drive=media0,bus=xhci.0,id=media0-dev',
     'virtio-blk-pci,drive=media1,id=media1-dev',
     'virtio-scsi-pci,id=scsi0',
     'scsi-hd,drive=media2,bus=scsi0.0,id=media2-dev',
   ]);
+});
+
+test('every VM gets the guest agent port: a virtserialport named org.qemu.guest_agent.0 on qga.sock in its directory', () => {
+  for (const a of [qemuArgv(plan({})), qemuArgv(plan({ type: 'EFI' }, { firmware: { code: '/c', varsTemplate: '/v' } }))]) {
+    const chardevs = a.flatMap((x, i) => (a[i - 1] === '-chardev' ? [x] : []));
+    assert.ok(chardevs.includes('socket,id=qga0,path=/state/vms/abcdefghijkl/qga.sock,server=on,wait=off'), chardevs.join(' '));
+    assert.ok(devices(a).includes('virtio-serial-pci,id=vserial0'));
+    assert.ok(devices(a).includes('virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0'));
+  }
+  assert.equal(runtimePaths('/s/v').qga, '/s/v/qga.sock');
+  const commas = qemuArgv(plan({}, { dir: '/s,t' }));
+  assert.ok(commas.includes('socket,id=qga0,path=/s,,t/qga.sock,server=on,wait=off'));
 });
 
 test('commas in paths are doubled so they cannot add QEMU options', () => {

@@ -9,11 +9,16 @@ export function runtimePaths(dir: string) {
     /** Everything the guest wrote to its serial port, also while no client was attached. */
     consoleLog: path.join(dir, 'console.log'),
     vnc: path.join(dir, 'vnc.sock'),
+    /** The guest agent's virtio-serial port (qemu-ga), DESIGN §9. */
+    qga: path.join(dir, 'qga.sock'),
     pidfile: path.join(dir, 'qemu.pid'),
     log: path.join(dir, 'qemu.log'),
     efiVars: path.join(dir, 'efivars.fd'),
   };
 }
+
+/** The virtio-serial port name qemu-ga opens in the guest. */
+export const AGENT_PORT = 'org.qemu.guest_agent.0';
 
 /** The marker in QEMU's process name that ties a pid back to its VM when re-adopting. */
 export function processTag(vmid: string): string {
@@ -45,6 +50,10 @@ export function qemuArgv(plan: LaunchPlan): string[] {
     '-qmp', `unix:${optPath(rt.qmp)},server=on,wait=off`,
     '-chardev', `socket,id=serial0,path=${optPath(rt.console)},server=on,wait=off,logfile=${optPath(rt.consoleLog)},logappend=on`,
     '-serial', 'chardev:serial0',
+    // The guest agent's port: qemu-ga looks for this name in the guest.
+    '-device', 'virtio-serial-pci,id=vserial0',
+    '-chardev', `socket,id=qga0,path=${optPath(rt.qga)},server=on,wait=off`,
+    '-device', `virtserialport,bus=vserial0.0,chardev=qga0,name=${AGENT_PORT}`,
   ];
   if (plan.firmware) {
     a.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${optPath(plan.firmware.code)}`);

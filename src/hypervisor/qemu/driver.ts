@@ -10,12 +10,14 @@ import { argvOf, waitForExit } from '../process.js';
 import type { DisplayLimits, DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
 import { processTag, qemuArgv, runtimePaths } from './argv.js';
 import { QmpClient, QmpTimeout } from './qmp.js';
+import { QemuGuestAgent } from './agent.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const run = promisify(execFile);
 
 class QemuVm extends EventEmitter implements VmHandle {
   private exited = false;
+  readonly agent: QemuGuestAgent;
 
   constructor(
     readonly pid: number,
@@ -23,6 +25,7 @@ class QemuVm extends EventEmitter implements VmHandle {
     private readonly rt: ReturnType<typeof runtimePaths>,
   ) {
     super();
+    this.agent = new QemuGuestAgent(rt.qga);
     qmp.on('event', (name: string) => {
       if (name === 'STOP') this.emit('status', 'paused');
       else if (name === 'RESUME') this.emit('status', 'running');
@@ -90,12 +93,14 @@ class QemuVm extends EventEmitter implements VmHandle {
   detach(): void {
     this.qmp.removeAllListeners('close');
     this.qmp.close();
+    this.agent.close();
   }
 
   /** The QMP socket closes when QEMU exits; make sure the pid is really gone before saying so. */
   private async onGone(): Promise<void> {
     for (let i = 0; i < 50 && alive(this.pid); i++) await sleep(100);
     if (!alive(this.pid)) await removeRuntimeFiles(this.rt);
+    this.agent.close();
     this.exited = true;
     this.emit('exit');
   }
@@ -103,7 +108,7 @@ class QemuVm extends EventEmitter implements VmHandle {
 
 /** A stopped VM's sockets and pidfile: QEMU leaves vnc.sock (and, when killed, all of them) behind. */
 function removeRuntimeFiles(rt: ReturnType<typeof runtimePaths>): Promise<unknown> {
-  return Promise.all([rt.qmp, rt.console, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
+  return Promise.all([rt.qmp, rt.console, rt.vnc, rt.qga, rt.pidfile].map((f) => rm(f, { force: true })));
 }
 
 async function readPid(file: string): Promise<number | null> {
