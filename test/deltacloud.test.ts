@@ -384,7 +384,7 @@ test('bad create input: missing image_id, unknown image/profile/realm/key, value
   assert.equal((await dc('GET', '/api/instances?format=json')).json.instances.length, 0, 'nothing was created');
 });
 
-test('the seed walk-through on a real guest: create (form), list, show, reboot, stop, then start/stop/destroy as the Ruby client sends them; 405 for what the state does not allow', async () => {
+test('the seed walk-through on a real guest: create (form), list, show, run (multipart, through the agent), reboot, stop, then start/stop/destroy as the Ruby client sends them; 405 for what the state does not allow', async () => {
   // POST /api/instances?format=xml, form-urlencoded image_id, hwp_id, name (the Rackspace example).
   const created = await dc('POST', '/api/instances?format=xml', { accept: '*/*', body: 'image_id=tiny&hwp_id=small&name=myserver', type: FORM });
   assert.equal(created.status, 201, created.text);
@@ -409,7 +409,8 @@ test('the seed walk-through on a real guest: create (form), list, show, reboot, 
   assertInstance(show.xml!, id);
   assert.equal(textOf(show.xml!, 'owner_id'), textOf(inList, 'owner_id'));
   assert.equal(textOf(show.xml!, 'name'), textOf(inList, 'name'));
-  assert.deepEqual(rels(show.xml!), ['stop', 'reboot']);
+  assert.deepEqual(rels(show.xml!), ['stop', 'reboot', 'run']);
+  assert.equal(kids(kid(show.xml!, 'actions'), 'link')[2].getAttribute('href'), `${d.url}/api/instances/${id}/run;id=${id}`);
   assert.ok(kids(kid(show.xml!, 'public_addresses'), 'address').length > 0);
   assert.ok(kids(kid(show.xml!, 'private_addresses'), 'address').length > 0);
   assert.ok(textOf(show.xml!, 'launch_time'));
@@ -417,7 +418,7 @@ test('the seed walk-through on a real guest: create (form), list, show, reboot, 
   assert.equal(json.headers.get('content-type'), 'application/json');
   assert.equal(json.json.instance.id, id);
   assert.equal(json.json.instance.state, 'RUNNING');
-  assert.deepEqual(json.json.instance.actions.map((a: { rel: string }) => a.rel), ['stop', 'reboot']);
+  assert.deepEqual(json.json.instance.actions.map((a: { rel: string }) => a.rel), ['stop', 'reboot', 'run']);
   for (const [q, n] of [['state=RUNNING', 1], ['state=STOPPED', 0], [`id=${id}`, 1], ['id=zzz', 0], [`realm_id=${kid(show.xml!, 'realm').getAttribute('id')}`, 1]] as const) {
     assert.equal(kids((await dc('GET', `/api/instances?${q}`)).xml!, 'instance').length, n, q);
   }
@@ -440,6 +441,45 @@ test('the seed walk-through on a real guest: create (form), list, show, reboot, 
   assert.equal((await dc('GET', `/api/instances/${id}`, { auth: lab })).status, 404);
   assert.equal((await dc('POST', `/api/instances/${id}/stop`, { auth: lab })).status, 404);
 
+  // Run-on-instance through the guest agent: the seed's multipart requests (Rackspace: a password;
+  // EC2: a private key, on the `run;id=ID` link), answered in Deltacloud's run shape.
+  const seedRun = (fields: Record<string, string>, p = `/api/instances/${id}/run?format=xml`, auth?: string) => {
+    const fd = new FormData();
+    for (const [k, v] of Object.entries(fields)) fd.set(k, v);
+    return dc('POST', p, { accept: '*/*', body: fd, auth });
+  };
+  const ran = await waitFor(async () => {
+    const r = await seedRun({ cmd: 'uname -a; ls -l', password: 'myserverqB2Uwk21I' });
+    return r.status === 502 ? null : r;
+  }, 'the guest agent to answer', 60_000, 500);
+  assert.equal(ran.status, 200, ran.text);
+  assert.equal(ran.xml!.tagName, 'instance');
+  assert.equal(ran.xml!.getAttribute('id'), id);
+  assertAbsolute(ran.xml!.getAttribute('href'), `/instances/${id}`);
+  assert.deepEqual(childTags(ran.xml!).slice(0, 3), ['public_address', 'command', 'output']);
+  assert.ok(textOf(ran.xml!, 'public_address'));
+  assert.equal(textOf(ran.xml!, 'command'), 'uname -a; ls -l');
+  assert.match(textOf(ran.xml!, 'output'), /^Linux \S+ \d+\.\d+/, 'the guest kernel answers uname -a');
+  assert.equal(textOf(ran.xml!, 'exit_code'), '0');
+  const key = '-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA4t3R\n-----END RSA PRIVATE KEY-----';
+  const ec2 = await seedRun({ cmd: 'echo $((6*7)) && echo oops >&2 && exit 3', private_key: key }, `/api/instances/${id}/run;id=${id}?format=json`);
+  assert.equal(ec2.status, 200, ec2.text);
+  assert.deepEqual(
+    { ...ec2.json.instance, public_address: undefined },
+    { id, public_address: undefined, command: 'echo $((6*7)) && echo oops >&2 && exit 3', output: '42\n', stderr: 'oops\n', exit_code: 3, timed_out: false, truncated: false },
+  );
+  const started = Date.now();
+  const slow = await seedRun({ cmd: 'sleep 600', timeout_s: '2' });
+  assert.equal(slow.status, 504, slow.text);
+  assert.ok(Date.now() - started < 10_000, `a 2 s limit answered after ${Date.now() - started} ms`);
+  const ps = await seedRun({ cmd: 'ps' });
+  assert.doesNotMatch(textOf(ps.xml!, 'output'), /sleep 600/, 'the timed-out command is gone from the guest');
+  assert.equal((await seedRun({})).status, 400, 'cmd is required');
+  const huge = await seedRun({ cmd: 'x'.repeat(70_000) });
+  assert.equal(huge.status, 400, 'a command longer than the run action allows');
+  assert.equal((await seedRun({ cmd: 'true' }, undefined, basic('viewer', USERS.viewer))).status, 403, 'run needs vm.run');
+  assert.equal((await seedRun({ cmd: 'true' }, '/api/instances/zzzzzzzzzzzz/run')).status, 404);
+
   // POST .../reboot?format=xml and .../stop?format=xml (the seed): 202 and the instance.
   const reboot = await dc('POST', `/api/instances/${id}/reboot?format=xml`, { accept: '*/*' });
   assert.equal(reboot.status, 202, reboot.text);
@@ -450,10 +490,13 @@ test('the seed walk-through on a real guest: create (form), list, show, reboot, 
   assertInstance(stop.xml!, id);
   await waitFor(async () => (await stateOf(id)) === 'STOPPED', 'the instance to stop', 30_000, 200);
   const stopped = await dc('GET', `/api/instances/${id}`);
-  assert.deepEqual(rels(stopped.xml!), ['start', 'destroy']);
+  assert.deepEqual(rels(stopped.xml!), ['start', 'destroy', 'run']);
   assert.equal(kids(kid(stopped.xml!, 'public_addresses'), 'address').length, 0);
   assert.equal((await dc('POST', `/api/instances/${id}/stop`)).status, 405);
   assert.equal((await dc('POST', `/api/instances/${id}/reboot`)).status, 405);
+  const offRun = await dc('POST', `/api/instances/${id}/run?format=json`, { body: form({ cmd: 'true' }), type: FORM });
+  assert.equal(offRun.status, 409, 'a stopped instance has no agent to run on');
+  assert.equal(offRun.json.error, 'Deltacloud::Exceptions::Conflict');
 
   // The Ruby client: Accept: application/xml, POST with no body, DELETE; its JSON twin answers the bare instance.
   const start = await dc('POST', `/api/instances/${id}/start?format=json`);
@@ -492,8 +535,6 @@ test('multipart create with hwp_* overrides, the create_instance link (matrix im
   assert.deepEqual(props, [['cpu', '2', 'count'], ['memory', '192', 'MB']]);
   await waitFor(async () => (await stateOf(inst.id)) === 'RUNNING', 'the multipart instance to run', 30_000, 200);
   await readConsoleUntil(path.join(d.stateDir, 'vms', inst.id, 'console.sock'), new RegExp(MARKER), 60_000);
-  const run = await dc('POST', `/api/instances/${inst.id}/run;id=${inst.id}`, { body: form({ cmd: 'uname -a' }), type: FORM });
-  assert.equal(run.status, 501, run.text);
   assert.equal((await dc('POST', `/api/instances/${inst.id}/stop`)).status, 202);
   await waitFor(async () => (await stateOf(inst.id)) === 'STOPPED', 'the stop', 30_000, 200);
   assert.equal((await dc('POST', `/api/instances/${inst.id}/destroy`)).status, 204);
