@@ -21,13 +21,15 @@ const basic = (user: string, password: string) => 'Basic ' + Buffer.from(`${user
 const USERS = { viewer: 'viewer-pass-1', labonly: 'labonly-pass-1' };
 
 before(async () => {
-  d = await startDaemon({ groups: { lab: {} }, vm: { stop_timeout_s: 20 } });
+  d = await startDaemon({ groups: { lab: {} }, vm: { stop_timeout_s: 10 } });
   admin = basic('admin', d.adminPassword);
   // The guest's kernel as the image `tiny`: <name>-vmlinuz with <name>-initrd.gz beside it.
   const boot = path.join(d.stateDir, 'images', 'boot');
   await mkdir(boot, { recursive: true });
   await copyFile(path.join(GUEST_DIR, 'vmlinuz'), path.join(boot, 'tiny-vmlinuz'));
   await copyFile(path.join(GUEST_DIR, 'initrd.gz'), path.join(boot, 'tiny-initrd.gz'));
+  // The same kernel with no initrd: it boots, finds no root and panics over and over, so no agent ever answers.
+  await copyFile(path.join(GUEST_DIR, 'vmlinuz'), path.join(boot, 'noagent-vmlinuz'));
   const sd = ['--state-dir', d.stateDir];
   assert.equal((await runHyved(['user', 'add', 'viewer', '--perm', 'vm.view', '--password-stdin', ...sd], USERS.viewer + '\n')).code, 0);
   const lab = ['--group', 'lab', '--perm', 'vm.view', '--perm', 'vm.state', '--perm', 'vm.create'];
@@ -270,8 +272,8 @@ test('hardware profiles: fixed, range and enum properties with units; realms: th
 test('images: the direct-boot kernels in images/boot, with the fields clients read, and exact filters', async () => {
   const list = await dc('GET', '/api/images');
   assert.equal(list.xml!.tagName, 'images');
-  const [img] = kids(list.xml!, 'image');
-  assert.equal(img.getAttribute('id'), 'tiny');
+  assert.deepEqual(kids(list.xml!, 'image').map((i) => i.getAttribute('id')), ['noagent', 'tiny']);
+  const img = kids(list.xml!, 'image')[1];
   assertAbsolute(img.getAttribute('href'), '/images/tiny');
   for (const tag of ['name', 'description', 'owner_id', 'architecture', 'state', 'creation_time', 'root_type']) assert.ok(textOf(img, tag), tag);
   assert.equal(textOf(img, 'architecture'), 'x86_64');
@@ -280,11 +282,13 @@ test('images: the direct-boot kernels in images/boot, with the fields clients re
   assert.equal(create.getAttribute('href'), `${d.url}/api/instances;image_id=tiny`);
   const show = await dc('GET', '/api/images/tiny');
   assert.equal(textOf(show.xml!, 'name'), textOf(img, 'name'));
-  assert.equal(kids((await dc('GET', `/api/images?owner_id=${textOf(img, 'owner_id')}`)).xml!, 'image').length, 1);
+  assert.equal(kids((await dc('GET', `/api/images?owner_id=${textOf(img, 'owner_id')}`)).xml!, 'image').length, 2);
   assert.equal(kids((await dc('GET', '/api/images?owner_id=someone')).xml!, 'image').length, 0);
-  assert.equal(kids((await dc('GET', '/api/images?architecture=x86_64')).xml!, 'image').length, 1);
+  assert.equal(kids((await dc('GET', '/api/images?architecture=x86_64')).xml!, 'image').length, 2);
+  assert.equal(kids((await dc('GET', '/api/images?id=tiny')).xml!, 'image').length, 1);
   assert.equal(kids((await dc('GET', '/api/images?architecture=x86')).xml!, 'image').length, 0);
-  assert.equal((await dc('GET', '/api/images?format=json')).json.images[0].id, 'tiny');
+  assert.deepEqual((await dc('GET', '/api/images?format=json')).json.images.map((i: { id: string }) => i.id), ['noagent', 'tiny']);
+  assert.match(textOf(kids(list.xml!, 'image')[0], 'description'), /noagent-vmlinuz$/, 'a kernel without initrd');
   const missing = await dc('GET', '/api/images/nope?format=json');
   assert.equal(missing.status, 404);
   assert.equal(missing.json.error, 'Deltacloud::Exceptions::ObjectNotFound');
@@ -539,6 +543,26 @@ test('multipart create with hwp_* overrides, the create_instance link (matrix im
   await waitFor(async () => (await stateOf(inst.id)) === 'STOPPED', 'the stop', 30_000, 200);
   assert.equal((await dc('POST', `/api/instances/${inst.id}/destroy`)).status, 204);
   assert.equal((await dc('GET', '/api/instances?format=json')).json.instances.length, 0);
+});
+
+test('run on a guest whose agent never answers: 502 in Deltacloud shape within the time limit; the list is not held up', async () => {
+  const created = await dc('POST', '/api/instances?format=json', { body: form({ image_id: 'noagent', hwp_id: 'custom', hwp_memory: '128' }), type: FORM });
+  assert.equal(created.status, 201, created.text);
+  const id = created.json.instance.id;
+  await waitFor(async () => (await stateOf(id)) === 'RUNNING', 'the agentless instance to run', 30_000, 200);
+  const started = Date.now();
+  const run = await dc('POST', `/api/instances/${id}/run?format=json`, { body: form({ cmd: 'uname -a', timeout_s: '3' }), type: FORM });
+  assert.equal(run.status, 502, run.text);
+  assert.equal(run.json.error, 'Deltacloud::Exceptions::ProviderError');
+  assert.match(run.json.message, /agent/);
+  assert.ok(Date.now() - started < 15_000, `502 after ${Date.now() - started} ms`);
+  const listed = Date.now();
+  assert.equal((await dc('GET', '/api/instances')).status, 200);
+  assert.ok(Date.now() - listed < 5_000, `the list took ${Date.now() - listed} ms`);
+  // No ACPI handling without an init: the stop ends in the power-off after vm.stop_timeout_s.
+  assert.equal((await dc('POST', `/api/instances/${id}/stop`)).status, 202);
+  await waitFor(async () => (await stateOf(id)) === 'STOPPED', 'the forced stop', 40_000, 250);
+  assert.equal((await dc('DELETE', `/api/instances/${id}`)).status, 204);
 });
 
 test('unknown paths and methods: 404 and 405 in the Deltacloud shape', async () => {
