@@ -103,9 +103,10 @@ function hostOf(req: IncomingMessage): string {
   return `${addr.includes(':') ? `[${addr}]` : addr}:${req.socket.localPort}`;
 }
 
-/** Runs a class action as the caller; its error, if any, is thrown. */
+/** Runs a class action as the caller (`vm` is `sysadm/vm`); its error, if any, is thrown. */
 export async function call<T>(ctx: Ctx, name: string, args: Record<string, unknown>): Promise<T> {
-  const reply = await execute(ctx.services, { namespace: name.includes('/') ? name.split('/')[0] : 'sysadm', name: name.includes('/') ? name.split('/')[1] : name, id: '', args }, ctx.caller, 'rest');
+  const [namespace, cls] = name.includes('/') ? name.split('/') : ['sysadm', name];
+  const reply = await execute(ctx.services, { namespace, name: cls, id: '', args }, ctx.caller, 'rest');
   if (reply.error) throw reply.error;
   return reply.args as T;
 }
