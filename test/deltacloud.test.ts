@@ -385,6 +385,10 @@ test('bad create input: missing image_id, unknown image/profile/realm/key, value
   assert.equal(broken.status, 400, broken.text);
   assert.equal((await dc('POST', '/api/instances', { body: 'x', type: 'multipart/form-data' })).status, 400, 'no boundary');
   assert.equal((await dc('POST', '/api/instances', { body: 'image_id=tiny', type: 'text/plain' })).status, 415);
+  const json = await dc('POST', '/api/instances?format=json', { body: JSON.stringify({ image_id: 'nope', hwp_id: 'small' }), type: 'application/json' });
+  assert.equal(json.status, 404, 'JSON parameters are read');
+  assert.equal((await dc('POST', '/api/instances', { body: JSON.stringify({ image_id: { x: 1 } }), type: 'application/json' })).status, 400);
+  assert.equal((await dc('POST', '/api/instances', { body: form({ image_id: 'tiny', name: 'x'.repeat(2 << 20) }), type: FORM })).status, 413);
   assert.equal((await dc('GET', '/api/instances?format=json')).json.instances.length, 0, 'nothing was created');
 });
 
