@@ -11,6 +11,7 @@ import { Locks } from '../core/locks.js';
 import { eachLimited } from '../core/each-limited.js';
 import { IsoStore } from '../store/iso-store.js';
 import type { VmStore } from '../store/vm-store.js';
+import { BOOT_DIR } from '../store/boot-images.js';
 import { unsupported, type CheckedFields } from './capabilities.js';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';
 import type { VmAction } from '../core/api.gen.js';
@@ -19,6 +20,7 @@ import type { LaunchPlan, VmDefinition, VmState } from './types.js';
 import { VmIndex } from './vm-index.js';
 import { SegmentLog } from './console/segments.js';
 import { SerialConsole } from './console/serial.js';
+import { actionsIn } from './states.js';
 
 const newVmid = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -57,8 +59,7 @@ export interface EngineDeps {
   efi: { code: string; vars: string } | null;
 }
 
-/** Where direct-boot kernels and initrds live: names from requests resolve here only. */
-export const BOOT_DIR = path.join('images', 'boot');
+export { BOOT_DIR };
 
 /** A VM's cloud-init seed, in its directory while attached. */
 export const SEED_FILE = 'seed.img';
@@ -190,22 +191,10 @@ export class VmEngine {
     return Object.hasOwn(this.d.config.groups, gid);
   }
 
-  /** Deltacloud: what may be asked of the VM in its current state. */
+  /** Deltacloud: what may be asked of the VM in its current state (from the one state table). */
   actions(rt: Runtime): VmAction[] {
     if (this.locks.holder(rt.def.vmid)) return [];
-    const pause = this.d.driver.capabilities().pause;
-    switch (rt.state) {
-      case 'STOPPED':
-        return ['start', 'delete'];
-      case 'RUNNING':
-        return ['stop', 'reboot', ...(pause ? (['pause'] as const) : [])];
-      case 'PAUSED':
-        return ['resume', 'stop'];
-      case 'UNKNOWN':
-        return ['stop'];
-      default:
-        return [];
-    }
+    return actionsIn(rt.state, this.d.driver.capabilities());
   }
 
   /** VMs whose definition attaches the medium `mid`: removing it would break their next start. */
