@@ -11,7 +11,8 @@ import { MARKER, guestVm, installGuest } from './helpers/guest.js';
 import { attach, openSocket, ticket, type ConsoleViewer } from './helpers/console.js';
 import { waitFor } from './helpers/wait.js';
 
-// A bound above a burst of a few reads (256 KiB each) that a reading viewer can have queued for a moment.
+// Small segments, so rotation happens within a test's output; a viewer bound above the burst of a few
+// reads (256 KiB each) that a viewer that does read can have queued for a moment.
 const CONSOLE = { segment_bytes: 65536, segments: 2, ring_bytes: 16384, viewer_buffer_bytes: 1 << 20, ticket_ttl_s: 3 };
 // ash asks the terminal for the cursor position (ESC [6n) after each prompt.
 const PROMPT = /[#$] (\x1b\[6n)?$/;
