@@ -8,6 +8,7 @@ import { ALL_GROUPS, holds, type Grants, type Permission } from '../core/permiss
 import type { VmEngine } from '../hypervisor/engine.js';
 import type { DriverCapabilities } from '../hypervisor/types.js';
 import type { TaskQueue } from '../queue/queue.js';
+import type { ImageStore } from '../store/image-store.js';
 import type { IsoStore } from '../store/iso-store.js';
 import type { UserRecord, UserStore } from '../store/users.js';
 
@@ -46,6 +47,8 @@ export interface Services {
   catalog: ActionCatalog;
   tasks: TaskQueue;
   isos: IsoStore;
+  /** OVA/OVF images (images/ova/). */
+  images: ImageStore;
   vms: VmEngine;
   /** What the host offers: accelerator in use, EFI firmware, driver capabilities. */
   host: HostInfo;

@@ -28,6 +28,7 @@ export interface Config {
   storage_grades: Record<string, string>;
   groups: Record<string, GroupConfig>;
   validate_results: boolean;
+  images: { max_upload_bytes: number; max_members: number; max_member_bytes: number };
 }
 
 export interface Quota { vms?: number; cpus?: number; memory_mib?: number; disk_mib?: number }
@@ -275,6 +276,19 @@ export const CONFIG_KEYS: ConfigTable = {
     schema: { type: 'boolean' },
     default: false,
     doc: "check every action's result against its schema and answer 500 if it breaks (a test-time check; the tests turn it on)",
+  },
+  images: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max_upload_bytes: { type: 'integer', minimum: 1024, description: 'largest body PUT /upload/ova/... accepts' },
+        max_members: { type: 'integer', minimum: 2, maximum: 100000, description: 'files in one OVA' },
+        max_member_bytes: { type: 'integer', minimum: 1024, description: 'largest file in one OVA' },
+      },
+    },
+    default: { max_upload_bytes: 64 * 2 ** 30, max_members: 64, max_member_bytes: 64 * 2 ** 30 },
+    doc: 'OVA/OVF image store: the largest upload, and the members an OVA may hold (count, bytes each); larger ones are refused with nothing stored',
   },
 };
 

@@ -41,4 +41,5 @@ export const LOG_LINES = 50;
 export const taskKey = {
   iso: (name: string) => `iso:${name}`,
   vm: (gid: string, name: string) => `vm:${gid}/${name}`,
+  image: (path: string) => `image:${path}`,
 };

@@ -15,6 +15,7 @@ import { Transport } from './transport.js';
 import { StateDirLock } from './state-lock.js';
 import { TaskQueue } from '../queue/queue.js';
 import { IsoStore } from '../store/iso-store.js';
+import { ImageStore } from '../store/image-store.js';
 import { VmStore } from '../store/vm-store.js';
 import { VmEngine } from '../hypervisor/engine.js';
 import { QemuDriver } from '../hypervisor/qemu/driver.js';
@@ -68,6 +69,8 @@ async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
   await tasks.init();
   const isos = new IsoStore(path.join(config.state_dir, 'images', 'iso'));
   await isos.init();
+  const images = new ImageStore(path.join(config.state_dir, 'images', 'ova'));
+  await images.init();
   events.defineType('vm', { permission: 'vm.view', gidOf: (a) => a.gid as string });
   const accelerator = await detectAccelerator(config.accelerator);
   const { driver, efi } = await makeDriver(config);
@@ -91,6 +94,7 @@ async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
     events,
     tasks,
     isos,
+    images,
     vms,
     host: { hypervisor: driver.name, accelerator, ...driver.capabilities() },
     version: VERSION,

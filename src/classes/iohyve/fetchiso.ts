@@ -1,18 +1,13 @@
 import { Status } from '../../core/action.js';
 import { defineAction } from '../context.js';
-import path from 'node:path';
-import { badRequest, conflict, forbidden } from '../../core/errors.js';
-import { FetchError, checkUrl, nameFromUrl, redact } from '../../store/fetch/index.js';
+import { conflict } from '../../core/errors.js';
+import { nameFromUrl, redact } from '../../store/fetch/index.js';
+import { fetchUrl } from '../fetch-url.js';
 import { downloadIso } from '../../store/iso-download.js';
 import { IsoStore } from '../../store/iso-store.js';
 import { taskKey } from '../../queue/task.js';
 import { ALL_GROUPS } from '../../core/permissions.js';
 import { queueTask, refuseAttached } from './guest.js';
-
-function insideImportDirs(url: URL, dirs: string[]): boolean {
-  const file = path.resolve(decodeURIComponent(url.pathname));
-  return dirs.some((dir) => file.startsWith(dir + path.sep));
-}
 
 export default defineAction('sysadm/iohyve/fetchiso', {
   permission: 'iso.manage',
@@ -21,18 +16,7 @@ export default defineAction('sysadm/iohyve/fetchiso', {
   write: true,
   async handler({ url: raw, name: wanted, overwrite = false }, ctx) {
     const { services } = ctx;
-    let url: URL;
-    try {
-      url = new URL(raw);
-      checkUrl(url);
-    } catch (err) {
-      const message = err instanceof FetchError ? err.message : `not a URL: ${(err as Error).message}`;
-      throw badRequest(`url: ${message}`, [{ path: '/args/url', message }]);
-    }
-    if (url.protocol === 'file:' && !insideImportDirs(url, services.config.iso.import_dirs)) {
-      // The fetcher checks again after resolving symlinks; this answers the obvious case at once.
-      throw forbidden(`url: ${url.pathname} is outside the import directories (config iso.import_dirs)`);
-    }
+    const url = fetchUrl(raw, services.config);
     const name = IsoStore.check(wanted ?? nameFromUrl(url) ?? '', wanted === undefined ? 'url' : 'name');
     if (!overwrite && (await services.isos.exists(name))) throw conflict(`ISO '${name}' already exists (set overwrite to replace it)`, 'name_taken');
     if (overwrite) refuseAttached(ctx, name);

@@ -35,7 +35,8 @@ export interface OvfSystem {
   properties: OvfProperty[];
 }
 
-export interface OvfDescriptor {
+/** A type alias, not an interface: results are checked as plain JSON objects. */
+export type OvfDescriptor = {
   version: OvfVersion;
   files: OvfFile[];
   disks: OvfDisk[];
@@ -46,7 +47,7 @@ export interface OvfDescriptor {
   /** The VirtualSystemCollection's id when the descriptor holds one. */
   collection: string | null;
   systems: OvfSystem[];
-}
+};
 
 /** A plain file name inside the image: no directories, no `..`, no URL, no drive. */
 const SAFE_HREF = /^[A-Za-z0-9_][A-Za-z0-9._+ -]{0,199}$/;

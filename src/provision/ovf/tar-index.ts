@@ -85,3 +85,19 @@ export async function indexTar(fh: FileHandle, fileSize: number, maxMembers: num
   }
   throw badRequest('OVA: truncated: the archive ends without its end-of-archive blocks');
 }
+
+/**
+ * The first member's name and bytes (at most `maxBytes`), from its header alone: enough to show an
+ * OVA's descriptor in a listing without reading the archive; `check` still reads it whole.
+ */
+export async function firstMember(fh: FileHandle, maxBytes: number): Promise<{ name: string; data: Buffer }> {
+  const header = Buffer.alloc(BLOCK);
+  const { bytesRead } = await fh.read(header, 0, BLOCK, 0);
+  if (bytesRead < BLOCK || !checksumOk(header)) throw badRequest('OVA: not a tar archive');
+  const size = number(header, 124, 12);
+  if (size > maxBytes) throw badRequest(`OVA: the first member is ${size} bytes, over ${maxBytes}`);
+  const data = Buffer.alloc(size);
+  await fh.read(data, 0, size, BLOCK);
+  const prefix = field(header, 345, 155);
+  return { name: prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100), data };
+}

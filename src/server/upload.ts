@@ -1,0 +1,83 @@
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RpcError, badRequest } from '../core/errors.js';
+import { SHARED_FOLDER } from '../store/image-store.js';
+import { limitsOf } from '../classes/image/common.js';
+import { execute } from './execute.js';
+import { authenticate, send } from './http-io.js';
+import type { DaemonServices as Services } from './services.js';
+
+export function isUploadPath(pathname: string): boolean {
+  return pathname === '/upload' || pathname.startsWith('/upload/');
+}
+
+/** Counts the body as it streams and stops it at `max` bytes: the declared length is not trusted. */
+function bounded(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > max) return done(new RpcError(413, `the upload is larger than images.max_upload_bytes (${max})`));
+      done(null, chunk);
+    },
+  });
+}
+
+function fail(res: ServerResponse, error: RpcError): void {
+  // An unread body cannot be followed by another request on this connection.
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+  send(res, error.code, { args: error.toArgs() });
+}
+
+/**
+ * `PUT /upload/ova/<file>` (the shared folder, `images/<file>`) or `/upload/ova/<folder>/<file>`:
+ * the raw body is an OVA. The image class's `upload` action checks the caller (Basic or Bearer),
+ * the path and image.manage through the router, as any request; the body then streams into a hidden
+ * temp file in the store, never held in memory, bounded by images.max_upload_bytes; the OVA is
+ * checked whole (tar members, manifest digests) and moved in only then: 201 with its path.
+ */
+export async function handleUpload(req: IncomingMessage, res: ServerResponse, pathname: string, services: Services, search: URLSearchParams): Promise<void> {
+  if (req.method !== 'PUT') {
+    res.setHeader('Allow', 'PUT');
+    return fail(res, new RpcError(405, `method ${req.method} not allowed on ${pathname}: use PUT with the file as the body`));
+  }
+  let parts: string[];
+  try {
+    parts = pathname.split('/').slice(2).map(decodeURIComponent);
+  } catch {
+    return fail(res, badRequest('bad percent-encoding in path'));
+  }
+  if (parts[0] !== 'ova') return fail(res, new RpcError(404, `no upload store '${(parts[0] ?? '').slice(0, 40)}': use /upload/ova/<file>`));
+  const rest = parts.slice(1);
+  if (rest.length < 1 || rest.length > 2) return fail(res, badRequest('use /upload/ova/<file>.ova or /upload/ova/<folder>/<file>.ova'));
+  const imagePath = rest.length === 1 ? `${SHARED_FOLDER}/${rest[0]}` : rest.join('/');
+  const max = services.config.images.max_upload_bytes;
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (declared > max) return fail(res, new RpcError(413, `a body of ${declared} bytes is larger than images.max_upload_bytes (${max})`));
+  const overwrite = search.get('overwrite') === 'true';
+  const remoteAddress = req.socket.remoteAddress ?? '';
+  const reply = await execute(
+    services,
+    { namespace: 'sysadm', name: 'image', id: '', args: { action: 'upload', path: imagePath, overwrite } },
+    { remoteAddress, connection: null, authenticate: () => authenticate(req.headers.authorization, remoteAddress, services) },
+    'rest',
+  );
+  if (reply.error) return fail(res, reply.error);
+  const slot = services.images.takeUpload((reply.args as { slot: string }).slot)!;
+  try {
+    await pipeline(req, bounded(max), createWriteStream(slot.temp, { flags: 'wx', mode: 0o644, highWaterMark: 1024 * 1024 })).catch((err: unknown) => {
+      throw err instanceof RpcError ? err : badRequest(`the upload was cut off before its end: ${(err as Error).message}`);
+    });
+    const image = await services.images.commitOva(slot.temp, slot.ref, slot.overwrite, limitsOf(services.config));
+    services.log.info(`uploaded image ${slot.ref.path} (${image.bytes} bytes)`);
+    send(res, 201, { args: { path: slot.ref.path, name: slot.ref.file, size: image.bytes } });
+  } catch (err) {
+    await rm(slot.temp, { force: true });
+    const error = err instanceof RpcError ? err : new RpcError(500, `upload failed: ${(err as Error).message}`);
+    if (error.code >= 500) services.log.error(`upload of ${slot.ref.path} failed: ${(err as Error).message}`);
+    fail(res, error);
+  }
+}
