@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { badRequest, conflict, notAcceptable, notFound } from '../core/errors.js';
 import { Locks } from '../core/locks.js';
 import { ALL_GROUPS } from '../core/permissions.js';
+import { parseOvf } from '../provision/ovf/descriptor.js';
 import { parseManifest } from '../provision/ovf/manifest.js';
 import { readOva, type OvaLimits } from '../provision/ovf/ova.js';
 import { firstMember } from '../provision/ovf/tar-index.js';
@@ -137,9 +138,11 @@ export class ImageStore {
   /** Checks a complete OVA at `temp` and moves it into place; nothing is stored when it fails. */
   async commitOva(temp: string, ref: ImageRef, overwrite: boolean, limits: OvaLimits, signal?: AbortSignal): Promise<CheckedImage> {
     if (ref.format !== 'ova') throw notAcceptable(`${ref.path}: only .ova files arrive whole; an OVF folder is made by export`);
-    const image = await checkOva(temp, limits, signal);
-    await this.serial(() => placeFile(temp, this.fileOf(ref), overwrite, `image '${ref.path}'`));
-    const st = await stat(this.fileOf(ref));
+    const checked = await checkOva(temp, limits, signal);
+    const file = this.fileOf(ref);
+    await this.serial(() => placeFile(temp, file, overwrite, `image '${ref.path}'`));
+    const st = await stat(file);
+    const image = { ...checked, sources: new Map([...checked.sources].map(([name, s]) => [name, { ...s, file }])) };
     this.checked.set(ref.path, { stamp: `${st.ino}:${st.size}:${st.mtimeMs}`, image });
     return image;
   }
@@ -212,7 +215,15 @@ function companions(file: string): string[] {
 async function checkOva(file: string, limits: OvaLimits, signal?: AbortSignal): Promise<CheckedImage> {
   const ova = await readOva(file, limits, signal);
   const sources = new Map(ova.members.map((m) => [m.name, { file, offset: m.offset, size: m.size }]));
-  return { descriptor: ova.descriptor, sources, bytes: (await stat(file)).size };
+  return withFiles({ descriptor: ova.descriptor, sources, bytes: (await stat(file)).size });
+}
+
+/** The descriptor must parse, and every file it references must be in the image. */
+function withFiles(image: CheckedImage): CheckedImage {
+  for (const f of parseOvf(image.descriptor).files) {
+    if (!image.sources.has(f.href)) throw badRequest(`OVF descriptor: References/File[${f.id}]/@href: '${f.href}' is not in the image`);
+  }
+  return image;
 }
 
 /** An OVF folder: the files its manifest lists must hash right; each must be a regular file (no links out of the store). */
@@ -239,5 +250,5 @@ async function checkOvfFolder(file: string, signal?: AbortSignal): Promise<Check
     await pipeline(createReadStream(src.file), hash, { signal });
     if (hash.digest('hex') !== e.digest) throw badRequest(`OVF: ${e.algorithm.toUpperCase()} of '${e.file}' does not match the manifest: the file was altered or damaged`);
   }
-  return { descriptor, sources, bytes };
+  return withFiles({ descriptor, sources, bytes });
 }
