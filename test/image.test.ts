@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { HyvedClient, CallError } from '../src/client/client.js';
-import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { runHyved, startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { MARKER, installGuest, readConsoleUntil } from './helpers/guest.js';
 import { fixture, writeOva, writeTar } from './helpers/ova.js';
 import { waitFor } from './helpers/wait.js';
@@ -164,6 +164,8 @@ test('export: a stopped VM as OVF 1.0 + SHA256 manifest + streamOptimized VMDK, 
   assert.equal(done.result, 'success', done.error);
   const list = await admin.call<{ images: { path: string; cpus: number; memory_mib: number }[] }>('sysadm', 'image', { action: 'list' });
   assert.ok(list.images.some((x) => x.path === r.export.path && x.cpus === 2 && x.memory_mib === 384));
+  const vss = (await (await fetch(`${d.url}/v2/image`, { headers: { Authorization: basic() } })).json()) as { data: { name: string; path: string }[] };
+  assert.ok(vss.data.some((x) => x.path === r.export.path && x.name === 'appl-copy.ova'), JSON.stringify(vss.data));
   const i = await admin.call<{ descriptor: { version: string; systems: { firmware: string; discs: { capacity_bytes: number }[] }[] } }>('sysadm', 'image', { action: 'info', path: r.export.path });
   assert.equal(i.descriptor.version, '1.x');
   assert.equal(i.descriptor.systems[0].discs[0].capacity_bytes, 16 * 2 ** 20);
@@ -259,4 +261,37 @@ test('fetch by URL (file:// import), rename, delete; paths never leave the store
   }
   const up = await fetch(`${d.url}/upload/ova/..%2F..%2Fx.ova`, { method: 'PUT', headers: { Authorization: basic() }, body: 'x' });
   assert.equal(up.status, 400);
+});
+
+test('permissions: image.view lists and reads, image.manage changes; a group grant reaches only its folder', async () => {
+  const add = async (name: string, ...args: string[]) => {
+    const r = await runHyved(['user', 'add', name, '--password-stdin', ...args, '--config', d.configFile], 'pass-word-1\n');
+    assert.equal(r.code, 0, r.stderr);
+    return d.client(name, 'pass-word-1');
+  };
+  const viewer = await add('viewer', '--perm', 'image.view');
+  const grouper = await add('grouper', '--group', 'small', '--perm', 'image.view', '--perm', 'image.manage');
+  const nobody = await add('nobody', '--perm', 'nic.list');
+  const other = await add('other', '--group', 'default', '--perm', 'image.view');
+  try {
+    const seen = await viewer.call<{ images: { path: string }[] }>('sysadm', 'image', { action: 'list' });
+    assert.ok(seen.images.some((x) => x.path === 'images/legacy.ova'));
+    await assert.rejects(viewer.call('sysadm', 'image', { action: 'delete', path: 'images/legacy.ova' }), (e: CallError) => e.code === 403);
+    await assert.rejects(nobody.call('sysadm', 'image', { action: 'list' }), (e: CallError) => e.code === 403);
+    // A group grant: its own folder only; the shared folder needs the grant held globally.
+    await assert.rejects(grouper.call('sysadm', 'image', { action: 'fetch', url: `file://${importDir}/copy.ova` }), (e: CallError) => e.code === 403 || e.code === 404);
+    const r = await grouper.call<{ fetch: { queueid: string; path: string } }>('sysadm', 'image', { action: 'fetch', url: `file://${importDir}/copy.ova`, path: 'small/mine.ova' });
+    await waitFor(async () => (await readdir(path.join(d.stateDir, 'images', 'ova', 'small')).catch(() => [] as string[])).includes('mine.ova'), 'small/mine.ova', 20_000);
+    // Shared images are seen with image.view anywhere; a group's only with a grant on that group.
+    const mine = await grouper.call<{ images: { path: string }[] }>('sysadm', 'image', { action: 'list', sort: 'path' });
+    assert.deepEqual(mine.images.map((x) => x.path), ['images/alpine.ova', 'images/appliance.ova', 'images/legacy.ova', 'small/mine.ova']);
+    const theirs = await other.call<{ images: { path: string }[] }>('sysadm', 'image', { action: 'list' });
+    assert.ok(!theirs.images.some((x) => x.path === 'small/mine.ova'));
+    await assert.rejects(other.call('sysadm', 'image', { action: 'info', path: 'small/mine.ova' }), (e: CallError) => e.code === 404);
+    await assert.rejects(other.call('sysadm', 'image', { action: 'delete', path: 'images/legacy.ova' }), (e: CallError) => e.code === 403);
+    assert.equal(r.fetch.path, 'small/mine.ova');
+    await grouper.call('sysadm', 'image', { action: 'delete', path: 'small/mine.ova' });
+  } finally {
+    for (const c of [viewer, grouper, nobody, other]) c.close();
+  }
 });

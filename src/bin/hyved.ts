@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type ConfigOverrides } from '../core/config.js';
 import { startDaemon } from '../server/daemon.js';
+import { vssFacade } from '../facades/vss/index.js';
 import { StartupError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { UserError, UserStore, randomPassword } from '../store/users.js';
@@ -51,7 +52,7 @@ async function main(): Promise<number> {
 }
 
 async function serve(overrides: ConfigOverrides): Promise<number> {
-  const daemon = await startDaemon(loadConfig(overrides));
+  const daemon = await startDaemon(loadConfig(overrides), [vssFacade]);
   const log = daemon.services.log;
   let stopping = false;
   const stop = (signal: string) => {

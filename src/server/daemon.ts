@@ -10,7 +10,7 @@ import type { Config } from '../core/config.js';
 import { EventHub } from '../core/events.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Router } from './router.js';
-import type { DaemonServices as Services } from './services.js';
+import type { DaemonServices as Services, HttpFacade } from './services.js';
 import { Transport } from './transport.js';
 import { StateDirLock } from './state-lock.js';
 import { TaskQueue } from '../queue/queue.js';
@@ -36,12 +36,12 @@ export interface Daemon {
  * Locks the state dir (one daemon per dir) before anything touches it, the log file included, then
  * starts. A failed start (e.g. the address is in use) releases what it took, so the process exits.
  */
-export async function startDaemon(config: Config): Promise<Daemon> {
+export async function startDaemon(config: Config, facades: HttpFacade[] = []): Promise<Daemon> {
   try {
     await makeDirs(config.state_dir, 0o700);
     const lock = await StateDirLock.acquire(config.state_dir);
     try {
-      return await start(config, lock);
+      return await start(config, lock, facades);
     } catch (err) {
       await lock.release();
       throw err;
@@ -52,7 +52,7 @@ export async function startDaemon(config: Config): Promise<Daemon> {
   }
 }
 
-async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
+async function start(config: Config, lock: StateDirLock, facades: HttpFacade[]): Promise<Daemon> {
   // The state dir holds users and VM definitions: only the daemon's user may look in.
   await chmod(config.state_dir, 0o700);
   const log = createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
@@ -99,6 +99,7 @@ async function start(config: Config, lock: StateDirLock): Promise<Daemon> {
     host: { hypervisor: driver.name, accelerator, ...driver.capabilities() },
     version: VERSION,
     router,
+    facades,
     catalog: router,
   };
   let url: string;

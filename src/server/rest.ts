@@ -18,6 +18,8 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, serv
   if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { status: 'ok', version: services.version });
   if (isVelocityPath(url.pathname)) return handleVelocity(req, res, url.pathname, services);
   if (isUploadPath(url.pathname)) return handleUpload(req, res, url.pathname, services, url.searchParams);
+  const facade = services.facades.find((f) => f.owns(url.pathname));
+  if (facade) return facade.handle(req, res, url, services);
   const parts = url.pathname.split('/').filter(Boolean);
   if (parts.length !== 2) return send(res, 404, { args: new RpcError(404, `no such resource ${url.pathname}: use /<namespace>/<name>`).toArgs() });
   let namespace: string, name: string;

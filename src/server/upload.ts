@@ -26,9 +26,19 @@ function bounded(max: number): Transform {
   });
 }
 
-function fail(res: ServerResponse, error: RpcError): void {
-  // An unread body cannot be followed by another request on this connection.
-  if (!res.headersSent) res.setHeader('Connection', 'close');
+/** Bodies up to this size are read and dropped before a refusal, so that clients that send the whole body first see the answer. */
+const DRAIN_BYTES = 1024 * 1024;
+
+async function fail(req: IncomingMessage, res: ServerResponse, error: RpcError): Promise<void> {
+  const length = Number(req.headers['content-length'] ?? NaN);
+  if (!req.complete && !req.destroyed && length <= DRAIN_BYTES) {
+    await new Promise<void>((resolve) => {
+      req.on('end', resolve).on('error', resolve).on('close', resolve);
+      req.resume();
+    });
+  }
+  // A body left unread cannot be followed by another request on this connection.
+  else if (!res.headersSent) res.setHeader('Connection', 'close');
   send(res, error.code, { args: error.toArgs() });
 }
 
@@ -42,21 +52,21 @@ function fail(res: ServerResponse, error: RpcError): void {
 export async function handleUpload(req: IncomingMessage, res: ServerResponse, pathname: string, services: Services, search: URLSearchParams): Promise<void> {
   if (req.method !== 'PUT') {
     res.setHeader('Allow', 'PUT');
-    return fail(res, new RpcError(405, `method ${req.method} not allowed on ${pathname}: use PUT with the file as the body`));
+    return fail(req, res, new RpcError(405, `method ${req.method} not allowed on ${pathname}: use PUT with the file as the body`));
   }
   let parts: string[];
   try {
     parts = pathname.split('/').slice(2).map(decodeURIComponent);
   } catch {
-    return fail(res, badRequest('bad percent-encoding in path'));
+    return fail(req, res, badRequest('bad percent-encoding in path'));
   }
-  if (parts[0] !== 'ova') return fail(res, new RpcError(404, `no upload store '${(parts[0] ?? '').slice(0, 40)}': use /upload/ova/<file>`));
+  if (parts[0] !== 'ova') return fail(req, res, new RpcError(404, `no upload store '${(parts[0] ?? '').slice(0, 40)}': use /upload/ova/<file>`));
   const rest = parts.slice(1);
-  if (rest.length < 1 || rest.length > 2) return fail(res, badRequest('use /upload/ova/<file>.ova or /upload/ova/<folder>/<file>.ova'));
+  if (rest.length < 1 || rest.length > 2) return fail(req, res, badRequest('use /upload/ova/<file>.ova or /upload/ova/<folder>/<file>.ova'));
   const imagePath = rest.length === 1 ? `${SHARED_FOLDER}/${rest[0]}` : rest.join('/');
   const max = services.config.images.max_upload_bytes;
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > max) return fail(res, new RpcError(413, `a body of ${declared} bytes is larger than images.max_upload_bytes (${max})`));
+  if (declared > max) return fail(req, res, new RpcError(413, `a body of ${declared} bytes is larger than images.max_upload_bytes (${max})`));
   const overwrite = search.get('overwrite') === 'true';
   const remoteAddress = req.socket.remoteAddress ?? '';
   const reply = await execute(
@@ -65,7 +75,7 @@ export async function handleUpload(req: IncomingMessage, res: ServerResponse, pa
     { remoteAddress, connection: null, authenticate: () => authenticate(req.headers.authorization, remoteAddress, services) },
     'rest',
   );
-  if (reply.error) return fail(res, reply.error);
+  if (reply.error) return fail(req, res, reply.error);
   const slot = services.images.takeUpload((reply.args as { slot: string }).slot)!;
   try {
     await pipeline(req, bounded(max), createWriteStream(slot.temp, { flags: 'wx', mode: 0o644, highWaterMark: 1024 * 1024 })).catch((err: unknown) => {
@@ -78,6 +88,6 @@ export async function handleUpload(req: IncomingMessage, res: ServerResponse, pa
     await rm(slot.temp, { force: true });
     const error = err instanceof RpcError ? err : new RpcError(500, `upload failed: ${(err as Error).message}`);
     if (error.code >= 500) services.log.error(`upload of ${slot.ref.path} failed: ${(err as Error).message}`);
-    fail(res, error);
+    await fail(req, res, error);
   }
 }
