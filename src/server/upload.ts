@@ -1,9 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RpcError, badRequest } from '../core/errors.js';
+import { inspectOvaStream } from '../provision/ovf/ova.js';
 import { SHARED_FOLDER } from '../store/image-store.js';
 import { limitsOf } from '../classes/image/common.js';
 import { execute } from './execute.js';
@@ -28,6 +29,24 @@ function bounded(max: number): Transform {
 
 /** Bodies up to this size are read and dropped before a refusal, so that clients that send the whole body first see the answer. */
 const DRAIN_BYTES = 1024 * 1024;
+
+/** Passes the body on and copies it into `side`, waiting for it (backpressure); a side that failed is left out. */
+function tee(side: PassThrough): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (side.destroyed || side.write(chunk)) return done(null, chunk);
+      const go = () => {
+        side.off('drain', go).off('close', go);
+        done(null, chunk);
+      };
+      side.on('drain', go).on('close', go);
+    },
+    flush(done) {
+      side.end();
+      done();
+    },
+  });
+}
 
 async function fail(req: IncomingMessage, res: ServerResponse, error: RpcError): Promise<void> {
   const length = Number(req.headers['content-length'] ?? NaN);
@@ -78,10 +97,18 @@ export async function handleUpload(req: IncomingMessage, res: ServerResponse, pa
   if (reply.error) return fail(req, res, reply.error);
   const slot = services.images.takeUpload((reply.args as { slot: string }).slot)!;
   try {
-    await pipeline(req, bounded(max), createWriteStream(slot.temp, { flags: 'wx', mode: 0o644, highWaterMark: 1024 * 1024 })).catch((err: unknown) => {
-      throw err instanceof RpcError ? err : badRequest(`the upload was cut off before its end: ${(err as Error).message}`);
+    // The archive is checked (members, digests) as it arrives, beside the write to disk, so the
+    // upload is not followed by a second read of the whole file; a bad member stops it early.
+    const limits = limitsOf(services.config);
+    const inspector = new PassThrough({ highWaterMark: 256 * 1024 });
+    const stop = new AbortController();
+    const inspected = inspectOvaStream(inspector, limits);
+    inspected.catch((err: unknown) => stop.abort(err));
+    await pipeline(req, bounded(max), tee(inspector), createWriteStream(slot.temp, { flags: 'wx', mode: 0o644, highWaterMark: 256 * 1024 }), { signal: stop.signal }).catch((err: unknown) => {
+      const why = stop.signal.aborted ? stop.signal.reason : err;
+      throw why instanceof RpcError ? why : badRequest(`the upload was cut off before its end: ${(why as Error).message}`);
     });
-    const image = await services.images.commitOva(slot.temp, slot.ref, slot.overwrite, limitsOf(services.config));
+    const image = await services.images.commitOva(slot.temp, slot.ref, slot.overwrite, limits, undefined, await inspected);
     services.log.info(`uploaded image ${slot.ref.path} (${image.bytes} bytes)`);
     send(res, 201, { args: { path: slot.ref.path, name: slot.ref.file, size: image.bytes } });
   } catch (err) {

@@ -8,7 +8,7 @@ import { Locks } from '../core/locks.js';
 import { ALL_GROUPS } from '../core/permissions.js';
 import { parseOvf } from '../provision/ovf/descriptor.js';
 import { parseManifest } from '../provision/ovf/manifest.js';
-import { readOva, type OvaLimits } from '../provision/ovf/ova.js';
+import { readOva, type Inspected, type OvaLimits } from '../provision/ovf/ova.js';
 import { firstMember } from '../provision/ovf/tar-index.js';
 import { XML_LIMITS } from '../provision/ovf/xml.js';
 import { placeFile } from './place.js';
@@ -136,9 +136,9 @@ export class ImageStore {
   }
 
   /** Checks a complete OVA at `temp` and moves it into place; nothing is stored when it fails. */
-  async commitOva(temp: string, ref: ImageRef, overwrite: boolean, limits: OvaLimits, signal?: AbortSignal): Promise<CheckedImage> {
+  async commitOva(temp: string, ref: ImageRef, overwrite: boolean, limits: OvaLimits, signal?: AbortSignal, inspected?: Inspected): Promise<CheckedImage> {
     if (ref.format !== 'ova') throw notAcceptable(`${ref.path}: only .ova files arrive whole; an OVF folder is made by export`);
-    const checked = await checkOva(temp, limits, signal);
+    const checked = await checkOva(temp, limits, signal, inspected);
     const file = this.fileOf(ref);
     await this.serial(() => placeFile(temp, file, overwrite, `image '${ref.path}'`));
     const st = await stat(file);
@@ -212,8 +212,8 @@ function companions(file: string): string[] {
   return [`${base}.mf`, `${base}.cert`];
 }
 
-async function checkOva(file: string, limits: OvaLimits, signal?: AbortSignal): Promise<CheckedImage> {
-  const ova = await readOva(file, limits, signal);
+async function checkOva(file: string, limits: OvaLimits, signal?: AbortSignal, inspected?: Inspected): Promise<CheckedImage> {
+  const ova = await readOva(file, limits, signal, inspected);
   const sources = new Map(ova.members.map((m) => [m.name, { file, offset: m.offset, size: m.size }]));
   return withFiles({ descriptor: ova.descriptor, sources, bytes: (await stat(file)).size });
 }

@@ -55,7 +55,9 @@ function hashers(name: string, manifest: ManifestEntry[] | null): Map<DigestAlgo
  * streams past, so a tampered disk fails before anything is made from it. Only regular files with
  * plain names are allowed (no links, devices, directories or paths), within `limits`.
  */
-export async function inspectOvaStream(source: Readable, limits: OvaLimits, signal?: AbortSignal): Promise<Omit<OvaContents, 'members'> & { sizes: Map<string, number> }> {
+export type Inspected = Omit<OvaContents, 'members'> & { sizes: Map<string, number> };
+
+export async function inspectOvaStream(source: Readable, limits: OvaLimits, signal?: AbortSignal): Promise<Inspected> {
   const extract = tar.extract();
   source.on('error', (err) => extract.destroy(err));
   source.pipe(extract);
@@ -138,11 +140,12 @@ function checkDigest(name: string, manifest: ManifestEntry[] | null, digests: Ma
 }
 
 /**
- * Inspects an OVA file: the streaming check above, then the header walk for data offsets; both
+ * Inspects an OVA file: the streaming check above (or its result, `inspected`, for the same bytes
+ * seen on their way in), then the header walk for data offsets; both
  * readings of the archive must agree on every member's name and size, or the archive is refused
  * (a tar that two readers see differently is an attack on one of them).
  */
-export async function readOva(file: string, limits: OvaLimits, signal?: AbortSignal): Promise<OvaContents> {
+export async function readOva(file: string, limits: OvaLimits, signal?: AbortSignal, inspected?: Inspected): Promise<OvaContents> {
   const fh = await open(file, 'r');
   let members: TarMember[];
   try {
@@ -151,7 +154,8 @@ export async function readOva(file: string, limits: OvaLimits, signal?: AbortSig
     await fh.close();
   }
   if (members.length > limits.max_members) throw badRequest(`OVA: more than ${limits.max_members} members (config images.max_members)`);
-  const seen = await inspectOvaStream(createReadStream(file, { highWaterMark: 1024 * 1024 }), limits, signal);
+  // An upload was inspected as it arrived: the file is not read a second time.
+  const seen = inspected ?? (await inspectOvaStream(createReadStream(file, { highWaterMark: 256 * 1024 }), limits, signal));
   const agree = members.length === seen.sizes.size && members.every((m) => seen.sizes.get(checkMemberName(m.name)) === m.size);
   if (!agree) throw badRequest('OVA: the tar headers can be read two ways (pax or long-name headers that disagree): refused');
   return {
