@@ -155,6 +155,23 @@ test('deploy: a failure part way removes every VM the task made', async () => {
   assert.deepEqual(discs.filter((x) => !known.includes(x)), []);
 });
 
+test('deploy: VMDKs that would make qemu-img read other host files are refused before any VM is made', async () => {
+  const flat = path.join(work, 'flat.vmdk');
+  await writeFile(flat, '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 32 FLAT "/etc/passwd" 0\n\nddb.virtualHWVersion = "4"\n');
+  const child = path.join(work, 'child.vmdk');
+  await run('qemu-img', ['create', '-q', '-f', 'vmdk', '-b', vmdk, '-F', 'vmdk', child]);
+  for (const [name, file, error] of [['flat', flat, /not a sparse or streamOptimized VMDK/], ['child', child, /refers to a parent image/]] as const) {
+    const ova = path.join(work, `${name}.ova`);
+    await writeOva(ova, `${name}.ovf`, (await descriptor('vmware-0.9.ovf', 'legacy-disk1.vmdk')).replace(/ovf:size="\d+"/, `ovf:size="${(await stat(file)).size}"`), [{ name: 'legacy-disk1.vmdk', file }]);
+    assert.equal((await upload(ova, `${name}.ova`)).status, 201);
+    const r = await deploy({ path: `images/${name}.ova`, name: `x-${name}` });
+    assert.equal(r.done.result, 'failed');
+    assert.match(r.done.error ?? '', error);
+    assert.deepEqual(r.vms, []);
+    await admin.call('sysadm', 'image', { action: 'delete', path: `images/${name}.ova` });
+  }
+});
+
 test('export: a stopped VM as OVF 1.0 + SHA256 manifest + streamOptimized VMDK, listed, deployed again with the same hardware, booting', async () => {
   const src = (await admin.call<{ vms: VmInfo[] }>('sysadm', 'vm', { action: 'list', gid: 'default' })).vms.find((v) => v.name === 'appl')!;
   await waitFor(async () => (await info(src.vmid)).state === 'STOPPED', 'appl to stop', 30_000);

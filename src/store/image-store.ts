@@ -20,6 +20,8 @@ const FOLDER = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}\.(ova|ovf)$/;
 /** Who a folder that is not a group's belongs to (an export's VM group), written at export. */
 const GROUP_MARK = '.gid';
+/** Reserved uploads not yet streamed: a client reserving in a loop cannot grow the table without bound. */
+const MAX_PENDING_UPLOADS = 64;
 
 export interface ImageRef { folder: string; file: string; path: string; format: 'ova' | 'ovf' }
 export interface ImageEntry { name: string; path: string; folder: string; format: 'ova' | 'ovf'; size: number; modified: string }
@@ -192,6 +194,7 @@ export class ImageStore {
   openUpload(id: string, ref: ImageRef, temp: string, overwrite: boolean): void {
     const now = Date.now();
     for (const [k, u] of this.uploads) if (u.expires < now) this.uploads.delete(k);
+    if (this.uploads.size >= MAX_PENDING_UPLOADS) throw conflict(`${MAX_PENDING_UPLOADS} uploads are already reserved and not finished: try again later`, 'busy');
     this.uploads.set(id, { ref, temp, overwrite, expires: now + 600_000 });
   }
 

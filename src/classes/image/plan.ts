@@ -1,7 +1,7 @@
 import { badRequest, notAcceptable } from '../../core/errors.js';
 import type { OvfDescriptor, OvfSystem } from '../../provision/ovf/descriptor.js';
 import type { CheckedImage } from '../../store/image-store.js';
-import { vmdkInRange, virtualSize } from '../../provision/ovf/qemu-img.js';
+import { checkVmdk, vmdkInRange } from '../../provision/ovf/qemu-img.js';
 
 const MIB = 2 ** 20;
 
@@ -26,7 +26,7 @@ export function vmNames(base: string, d: OvfDescriptor, count: number): { name: 
 
 /**
  * Where each disc's bytes come from, checked before any VM is made: a referenced file must be in
- * the image, be a VMDK, and read as one (qemu-img info); a disc is as large as the descriptor's
+ * the image, be a single-extent sparse VMDK with no parent (checkVmdk); a disc is as large as the descriptor's
  * capacity or the VMDK's virtual size, whichever is larger.
  */
 export async function planDiscs(imgBinary: string, d: OvfDescriptor, system: OvfSystem, image: CheckedImage, signal: AbortSignal): Promise<DiscPlan[]> {
@@ -45,9 +45,8 @@ export async function planDiscs(imgBinary: string, d: OvfDescriptor, system: Ovf
     const range = image.sources.get(file.href);
     if (!range) throw badRequest(`${where}/@href: '${file.href}' is not in the image`);
     if (file.size !== null && file.size !== range.size) throw badRequest(`${where}/@size: says ${file.size} bytes, the image holds ${range.size}`);
-    const source = vmdkInRange(range);
-    const vsize = await virtualSize(imgBinary, source, 'vmdk', signal);
-    out.push({ label, size_mib: Math.ceil(Math.max(disc.capacity_bytes, vsize) / MIB), source, bytes: range.size });
+    const vsize = await checkVmdk(imgBinary, range, signal);
+    out.push({ label, size_mib: Math.ceil(Math.max(disc.capacity_bytes, vsize) / MIB), source: vmdkInRange(range), bytes: range.size });
   }
   return out;
 }

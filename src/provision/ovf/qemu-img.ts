@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { open } from 'node:fs/promises';
 import { RpcError } from '../../core/errors.js';
 
 /** A file qemu-img reads in place: a whole file, or `size` bytes at `offset` inside one (an OVA member). */
@@ -37,9 +38,27 @@ function run(binary: string, args: string[], opts: RunOptions = {}): Promise<str
   });
 }
 
-/** The virtual size of an image, as qemu-img reads it (a damaged VMDK fails here, before any VM is made). */
-export async function virtualSize(binary: string, source: string, format: string, signal?: AbortSignal): Promise<number> {
-  const info = JSON.parse(await run(binary, ['info', '--output=json', '-f', format, source], { signal })) as { 'virtual-size'?: number };
+interface VmdkInfo { 'virtual-size'?: number; 'backing-filename'?: string; 'format-specific'?: { data?: { extents?: unknown[]; 'create-type'?: string } } }
+
+/**
+ * The virtual size of an untrusted VMDK, refusing the kinds that make qemu-img open other files:
+ * only a hosted sparse extent (magic `KDMV`: monolithicSparse, streamOptimized) with one extent
+ * and no parent. A text descriptor could name `/etc/shadow` as an extent, a parent hint any file:
+ * its bytes would end up in a guest's disc. A damaged VMDK fails here, before any VM is made.
+ */
+export async function checkVmdk(binary: string, range: ByteRange, signal?: AbortSignal): Promise<number> {
+  const fh = await open(range.file, 'r');
+  const magic = Buffer.alloc(4);
+  try {
+    await fh.read(magic, 0, 4, range.offset);
+  } finally {
+    await fh.close();
+  }
+  if (range.size < 512 || magic.toString('latin1') !== 'KDMV') throw new RpcError(400, 'VMDK: not a sparse or streamOptimized VMDK (descriptor and flat VMDKs are refused)');
+  const info = JSON.parse(await run(binary, ['info', '--output=json', '-f', 'vmdk', vmdkInRange(range)], { signal })) as VmdkInfo;
+  const extents = info['format-specific']?.data?.extents ?? [];
+  if (info['backing-filename'] !== undefined) throw new RpcError(400, 'VMDK: refers to a parent image: refused');
+  if (extents.length !== 1) throw new RpcError(400, `VMDK: ${extents.length} extents: only single-extent VMDKs are accepted`);
   if (typeof info['virtual-size'] !== 'number') throw new RpcError(400, 'qemu-img info: no virtual size');
   return info['virtual-size'];
 }
