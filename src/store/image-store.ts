@@ -11,6 +11,7 @@ import { parseManifest } from '../provision/ovf/manifest.js';
 import { readOva, type Inspected, type OvaLimits } from '../provision/ovf/ova.js';
 import { firstMember } from '../provision/ovf/tar-index.js';
 import { XML_LIMITS } from '../provision/ovf/xml.js';
+import { fileStampOf } from './file-stamp.js';
 import { placeFile } from './place.js';
 
 /** VSS's shared folder: `images/<file>`; any other folder is a group's or an exported VM's. */
@@ -123,7 +124,7 @@ export class ImageStore {
     const file = this.fileOf(ref);
     const st = await stat(file).catch(() => null);
     if (!st) throw notFound(`no image '${ref.path}'`);
-    const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    const stamp = fileStampOf(st);
     const cached = this.checked.get(ref.path);
     if (cached?.stamp === stamp) return cached.image;
     const image = ref.format === 'ova' ? await checkOva(file, limits, signal) : await checkOvfFolder(file, signal);
@@ -145,7 +146,7 @@ export class ImageStore {
     await this.serial(() => placeFile(temp, file, overwrite, `image '${ref.path}'`));
     const st = await stat(file);
     const image = { ...checked, sources: new Map([...checked.sources].map(([name, s]) => [name, { ...s, file }])) };
-    this.checked.set(ref.path, { stamp: `${st.ino}:${st.size}:${st.mtimeMs}`, image });
+    this.checked.set(ref.path, { stamp: fileStampOf(st), image });
     return image;
   }
 
