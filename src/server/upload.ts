@@ -1,10 +1,10 @@
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PassThrough, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RpcError, badRequest } from '../core/errors.js';
-import { inspectOvaStream } from '../provision/ovf/ova.js';
+import { ovaInspector, type OvaInput } from '../provision/ovf/ova.js';
 import { SHARED_FOLDER } from '../store/image-store.js';
 import { limitsOf } from '../classes/image/common.js';
 import { execute } from './execute.js';
@@ -15,25 +15,17 @@ export function isUploadPath(pathname: string): boolean {
   return pathname === '/upload' || pathname.startsWith('/upload/');
 }
 
-/** Counts the body as it streams and stops it at `max` bytes: the declared length is not trusted. */
-function bounded(max: number): Transform {
+/**
+ * Passes the body on, stopping it at `max` bytes (the declared length is not trusted), and copies
+ * it into `side`, waiting for it (backpressure); a side that failed is left out. One stage for
+ * both: each stage of a pipe costs the main thread a hop per chunk.
+ */
+function boundedTee(max: number, side: OvaInput): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length;
       if (seen > max) return done(new RpcError(413, `the upload is larger than images.max_upload_bytes (${max})`));
-      done(null, chunk);
-    },
-  });
-}
-
-/** Bodies up to this size are read and dropped before a refusal, so that clients that send the whole body first see the answer. */
-const DRAIN_BYTES = 1024 * 1024;
-
-/** Passes the body on and copies it into `side`, waiting for it (backpressure); a side that failed is left out. */
-function tee(side: PassThrough): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
       if (side.destroyed || side.write(chunk)) return done(null, chunk);
       const go = () => {
         side.off('drain', go).off('close', go);
@@ -42,11 +34,14 @@ function tee(side: PassThrough): Transform {
       side.on('drain', go).on('close', go);
     },
     flush(done) {
-      side.end();
+      side.end(undefined);
       done();
     },
   });
 }
+
+/** Bodies up to this size are read and dropped before a refusal, so that clients that send the whole body first see the answer. */
+const DRAIN_BYTES = 1024 * 1024;
 
 async function fail(req: IncomingMessage, res: ServerResponse, error: RpcError): Promise<void> {
   const length = Number(req.headers['content-length'] ?? NaN);
@@ -100,15 +95,14 @@ export async function handleUpload(req: IncomingMessage, res: ServerResponse, pa
     // The archive is checked (members, digests) as it arrives, beside the write to disk, so the
     // upload is not followed by a second read of the whole file; a bad member stops it early.
     const limits = limitsOf(services.config);
-    const inspector = new PassThrough({ highWaterMark: 256 * 1024 });
+    const inspector = ovaInspector(limits);
     const stop = new AbortController();
-    const inspected = inspectOvaStream(inspector, limits);
-    inspected.catch((err: unknown) => stop.abort(err));
-    await pipeline(req, bounded(max), tee(inspector), createWriteStream(slot.temp, { flags: 'wx', mode: 0o644, highWaterMark: 256 * 1024 }), { signal: stop.signal }).catch((err: unknown) => {
+    inspector.result.catch((err: unknown) => stop.abort(err));
+    await pipeline(req, boundedTee(max, inspector.input), createWriteStream(slot.temp, { flags: 'wx', mode: 0o644, highWaterMark: 256 * 1024 }), { signal: stop.signal }).catch((err: unknown) => {
       const why = stop.signal.aborted ? stop.signal.reason : err;
       throw why instanceof RpcError ? why : badRequest(`the upload was cut off before its end: ${(why as Error).message}`);
     });
-    const image = await services.images.commitOva(slot.temp, slot.ref, slot.overwrite, limits, undefined, await inspected);
+    const image = await services.images.commitOva(slot.temp, slot.ref, slot.overwrite, limits, undefined, await inspector.result);
     services.log.info(`uploaded image ${slot.ref.path} (${image.bytes} bytes)`);
     send(res, 201, { args: { path: slot.ref.path, name: slot.ref.file, size: image.bytes } });
   } catch (err) {

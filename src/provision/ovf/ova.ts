@@ -49,18 +49,34 @@ function hashers(name: string, manifest: ManifestEntry[] | null): Map<DigestAlgo
   return new Map(algos.map((a) => [a, createHash(a)]));
 }
 
+/** What one streaming pass learns: the descriptor, the manifest, each member's size. */
+export type Inspected = Omit<OvaContents, 'members'> & { sizes: Map<string, number> };
+
+/** Where the archive's bytes go: tar-stream's parser (a streamx Writable: write, end, drain, destroyed). */
+export type OvaInput = tar.Extract;
+
 /**
  * Reads an OVA once from start to end, as tar-stream parses it: the descriptor must come first,
  * a manifest (if any) right after it; each member's digest is checked against the manifest as it
  * streams past, so a tampered disk fails before anything is made from it. Only regular files with
  * plain names are allowed (no links, devices, directories or paths), within `limits`.
  */
-export type Inspected = Omit<OvaContents, 'members'> & { sizes: Map<string, number> };
-
-export async function inspectOvaStream(source: Readable, limits: OvaLimits, signal?: AbortSignal): Promise<Inspected> {
+export function ovaInspector(limits: OvaLimits, signal?: AbortSignal): { input: OvaInput; result: Promise<Inspected> } {
   const extract = tar.extract();
-  source.on('error', (err) => extract.destroy(err));
-  source.pipe(extract);
+  return { input: extract, result: inspect(extract, limits, signal) };
+}
+
+/** Inspects the OVA `source` streams (see ovaInspector). */
+export function inspectOvaStream(source: Readable, limits: OvaLimits, signal?: AbortSignal): Promise<Inspected> {
+  const { input, result } = ovaInspector(limits, signal);
+  source.on('error', (err) => input.destroy(err));
+  source.pipe(input);
+  // A refusal stops the read too.
+  result.catch(() => source.destroy());
+  return result;
+}
+
+async function inspect(extract: tar.Extract, limits: OvaLimits, signal?: AbortSignal): Promise<Inspected> {
   const onAbort = () => extract.destroy(signal!.reason as Error);
   signal?.addEventListener('abort', onAbort, { once: true });
   let descriptorName = '';
@@ -106,8 +122,7 @@ export async function inspectOvaStream(source: Readable, limits: OvaLimits, sign
       checkDigest(name, manifest, digests);
     }
   } catch (err) {
-    source.unpipe(extract);
-    source.destroy();
+    extract.destroy();
     if (err instanceof RpcError) throw err;
     if (signal?.aborted) throw signal.reason;
     throw badRequest(`OVA: truncated or not a tar archive: ${(err as Error).message}`);
