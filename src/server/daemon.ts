@@ -70,7 +70,7 @@ async function start(config: Config, lock: StateDirLock, facades: HttpFacade[]):
   const isos = new IsoStore(path.join(config.state_dir, 'images', 'iso'));
   await isos.init();
   const images = new ImageStore(path.join(config.state_dir, 'images', 'ova'));
-  await images.init();
+  for (const file of await images.init()) log.warn(`removed ${file} from the image store, an upload cut off by a stop`);
   events.defineType('vm', { permission: 'vm.view', gidOf: (a) => a.gid as string });
   const accelerator = await detectAccelerator(config.accelerator);
   const { driver, efi } = await makeDriver(config);

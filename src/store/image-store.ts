@@ -45,8 +45,19 @@ export class ImageStore {
 
   constructor(readonly dir: string) {}
 
-  async init(): Promise<void> {
+  /** Creates the store; removes uploads a stopped daemon left half written (fetches and exports are tasks, which clean up after themselves). */
+  async init(): Promise<string[]> {
     await mkdir(path.join(this.dir, SHARED_FOLDER), { recursive: true, mode: 0o755 });
+    const removed: string[] = [];
+    for (const folder of await readdir(this.dir, { withFileTypes: true })) {
+      if (!folder.isDirectory()) continue;
+      for (const f of await readdir(path.join(this.dir, folder.name)).catch(() => [] as string[])) {
+        if (!/^\..*\.part-upload-/.test(f)) continue;
+        await rm(path.join(this.dir, folder.name, f), { force: true });
+        removed.push(path.join(folder.name, f));
+      }
+    }
+    return removed;
   }
 
   /** 400 naming `field` unless `p` is `<folder>/<file>.ova|.ovf` of safe names. */
