@@ -14,7 +14,7 @@ import { waitFor } from './helpers/wait.js';
 
 const run = promisify(execFile);
 
-interface Finished { process_id: string; state: string; result?: string; error?: string }
+interface Finished { process_id: string; state: string; result?: string; error?: string; description?: string }
 interface VmInfo { vmid: string; name: string; cpus: number; memory_mib: number; type: string; discs: { label: string; size_mib: number }[]; state: string }
 
 let d: TestDaemon;
@@ -155,6 +155,26 @@ test('deploy: a failure part way removes every VM the task made', async () => {
   assert.deepEqual(discs.filter((x) => !known.includes(x)), []);
 });
 
+test('deploy: a cancel while discs are converted removes the VMs made so far', async () => {
+  // Incompressible data: the conversion takes long enough to be cut short.
+  const raw = path.join(work, 'random.raw');
+  await writeFile(raw, (await import('node:crypto')).randomBytes(96 * 1024 * 1024));
+  const big = path.join(work, 'big.vmdk');
+  await run('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', raw, big]);
+  const ova = path.join(work, 'big.ova');
+  const ovf = (await fixture('vmware-0.9.ovf')).replace(/ovf:size="\d+"/, `ovf:size="${(await stat(big)).size}"`).replace('ovf:capacity="16777216"', 'ovf:capacity="100663296"');
+  await writeOva(ova, 'big.ovf', ovf, [{ name: 'legacy-disk1.vmdk', file: big }]);
+  assert.equal((await upload(ova, 'big.ova')).status, 201);
+  const r = await admin.call<{ deploy: { queueid: string; names: string[] } }>('sysadm', 'image', { action: 'deploy', path: 'images/big.ova', gid: 'default', name: 'big', count: 4 });
+  await waitFor(() => events.find((e) => e.process_id === r.deploy.queueid && /converting big-2/.test(e.description ?? '')), 'the second conversion', 60_000);
+  await admin.call('rpc', 'dispatcher', { action: 'kill', job_id: r.deploy.queueid });
+  const done = await finished(r.deploy.queueid);
+  assert.equal(done.result, 'canceled');
+  const names = (await admin.call<{ vms: VmInfo[] }>('sysadm', 'vm', { action: 'list', gid: 'default' })).vms.map((v) => v.name);
+  assert.deepEqual(names.filter((n) => n.startsWith('big')), []);
+  await admin.call('sysadm', 'image', { action: 'delete', path: 'images/big.ova' });
+});
+
 test('deploy: VMDKs that would make qemu-img read other host files are refused before any VM is made', async () => {
   const flat = path.join(work, 'flat.vmdk');
   await writeFile(flat, '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 32 FLAT "/etc/passwd" 0\n\nddb.virtualHWVersion = "4"\n');
@@ -188,12 +208,11 @@ test('export: a stopped VM as OVF 1.0 + SHA256 manifest + streamOptimized VMDK, 
   assert.equal(i.descriptor.systems[0].discs[0].capacity_bytes, 16 * 2 ** 20);
   // appl was deployed with type BIOS (to boot the test kernel directly): the export records the VM's firmware.
   assert.equal(i.descriptor.systems[0].firmware, 'BIOS');
-  const copy = await deploy({ path: r.export.path, name: 'appl-2', ...guestBoot });
+  const copy = await deploy({ path: r.export.path, name: 'appl-2', ...guestBoot, power_on: true });
   assert.equal(copy.done.result, 'success', copy.done.error);
   const vm = await info(copy.vms[0].vmid);
-  assert.deepEqual([vm.cpus, vm.memory_mib, vm.discs.map((x) => x.size_mib)], [2, 384, [16]]);
+  assert.deepEqual([vm.cpus, vm.memory_mib, vm.discs.map((x) => x.size_mib), vm.state], [2, 384, [16], 'RUNNING']);
   await sameBytes(discOf(vm.vmid));
-  await admin.call('sysadm', 'vm', { action: 'state', vmid: vm.vmid, state: 'RUNNING' });
   await readConsoleUntil(path.join(d.stateDir, 'vms', vm.vmid, 'console.sock'), new RegExp(MARKER), 90_000);
   await admin.call('sysadm', 'vm', { action: 'state', vmid: vm.vmid, state: 'STOPPED', force: true });
   // The OVF-folder form lands as <vmid>/<name>.ovf with its manifest and disc beside it.
