@@ -197,7 +197,7 @@ export class ImageStore {
       await this.require(from);
       if (from.path === to.path) return;
       await mkdir(path.join(this.dir, to.folder), { recursive: true, mode: 0o755 });
-      await placeFile(this.fileOf(from), this.fileOf(to), overwrite, `image '${to.path}'`).then(() => unlink(this.fileOf(from)).catch(() => {}));
+      await placeFile(this.fileOf(from), this.fileOf(to), overwrite, `image '${to.path}'`);
       this.checked.delete(from.path);
     });
   }
