@@ -165,14 +165,18 @@ test('deploy: a cancel while discs are converted removes the VMs made so far', a
   const ovf = (await fixture('vmware-0.9.ovf')).replace(/ovf:size="\d+"/, `ovf:size="${(await stat(big)).size}"`).replace('ovf:capacity="16777216"', 'ovf:capacity="100663296"');
   await writeOva(ova, 'big.ovf', ovf, [{ name: 'legacy-disk1.vmdk', file: big }]);
   assert.equal((await upload(ova, 'big.ova')).status, 201);
-  const r = await admin.call<{ deploy: { queueid: string; names: string[] } }>('sysadm', 'image', { action: 'deploy', path: 'images/big.ova', gid: 'default', name: 'big', count: 4 });
-  await waitFor(() => events.find((e) => e.process_id === r.deploy.queueid && /converting big-2/.test(e.description ?? '')), 'the second conversion', 60_000);
-  await admin.call('rpc', 'dispatcher', { action: 'kill', job_id: r.deploy.queueid });
-  const done = await finished(r.deploy.queueid);
-  assert.equal(done.result, 'canceled');
-  const names = (await admin.call<{ vms: VmInfo[] }>('sysadm', 'vm', { action: 'list', gid: 'default' })).vms.map((v) => v.name);
-  assert.deepEqual(names.filter((n) => n.startsWith('big')), []);
-  await admin.call('sysadm', 'image', { action: 'delete', path: 'images/big.ova' });
+  try {
+    // Six discs to convert: the cancel lands well before the last, however fast this machine is.
+    const r = await admin.call<{ deploy: { queueid: string; names: string[] } }>('sysadm', 'image', { action: 'deploy', path: 'images/big.ova', gid: 'default', name: 'big', count: 6 });
+    await waitFor(() => events.find((e) => e.process_id === r.deploy.queueid && /converting big/.test(e.description ?? '')), 'a conversion', 60_000);
+    await admin.call('rpc', 'dispatcher', { action: 'kill', job_id: r.deploy.queueid });
+    const done = await finished(r.deploy.queueid);
+    assert.equal(done.result, 'canceled');
+    const names = (await admin.call<{ vms: VmInfo[] }>('sysadm', 'vm', { action: 'list', gid: 'default' })).vms.map((v) => v.name);
+    assert.deepEqual(names.filter((n) => n.startsWith('big')), []);
+  } finally {
+    await admin.call('sysadm', 'image', { action: 'delete', path: 'images/big.ova' });
+  }
 });
 
 test('deploy: VMDKs that would make qemu-img read other host files are refused before any VM is made', async () => {
@@ -280,6 +284,13 @@ test('untrusted OVAs: each a 4xx naming what is wrong, with nothing left in the 
     req.write('x');
   });
   assert.equal(big, 413);
+  // A client that goes away half way leaves nothing either.
+  const cut = http.request(`${d.url}/upload/ova/gone.ova`, { method: 'PUT', headers: { Authorization: basic(), 'Content-Length': '10000000' } });
+  cut.on('error', () => {});
+  cut.write(Buffer.alloc(300_000));
+  await waitFor(async () => (await storeFiles()).some((f) => f.startsWith('.gone.ova.part-upload-')), 'the upload to reach the store');
+  cut.destroy();
+  await waitFor(async () => (await storeFiles()).every((f) => !f.includes('gone')), 'the cut-off upload to be removed');
 });
 
 test('fetch by URL (file:// import), rename, delete; paths never leave the store', async () => {
