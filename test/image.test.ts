@@ -14,7 +14,7 @@ import { waitFor } from './helpers/wait.js';
 
 const run = promisify(execFile);
 
-interface Finished { process_id: string; state: string; result?: string; error?: string; description?: string }
+interface Finished { process_id: string; state: string; result?: string; error?: string; code?: number; reason?: string; description?: string }
 interface VmInfo { vmid: string; name: string; cpus: number; memory_mib: number; type: string; discs: { label: string; size_mib: number }[]; state: string }
 
 let d: TestDaemon;
@@ -149,6 +149,7 @@ test('deploy: a failure part way removes every VM the task made', async () => {
   const r = await deploy({ path: 'images/legacy.ova', name: 'q', count: 3, gid: 'small' });
   assert.equal(r.done.result, 'failed');
   assert.match(r.done.error ?? '', /quota of group 'small' exceeded/);
+  assert.deepEqual([r.done.code, r.done.reason], [406, 'quota_exceeded']);
   assert.deepEqual(r.vms, []);
   const discs = await readdir(path.join(d.stateDir, 'discs')).catch(() => []);
   const known = (await admin.call<{ vms: VmInfo[] }>('sysadm', 'vm', { action: 'list', gid: 'default' })).vms.map((v) => v.vmid);
@@ -276,6 +277,7 @@ test('untrusted OVAs: each a 4xx naming what is wrong, with nothing left in the 
   const done = await finished(r.fetch.queueid);
   assert.equal(done.result, 'failed');
   assert.match(done.error ?? '', /does not match the manifest/);
+  assert.deepEqual([done.code, done.reason], [400, 'bad_request']);
   assert.deepEqual((await storeFiles()).filter((f) => !['alpine.ova', 'appliance.ova', 'legacy.ova'].includes(f)), []);
   // An upload over the size limit is refused before it is read.
   const big = await new Promise<number>((resolve, reject) => {

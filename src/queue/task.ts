@@ -25,6 +25,9 @@ export interface TaskRecord {
   state: TaskState;
   result?: TaskResult;
   error?: string;
+  /** For a task that failed with a client error (a bad image, a quota): its HTTP-style code and reason word. */
+  code?: number;
+  reason?: string;
   progress: TaskProgress;
   log: string[];
   time_queued: string;
