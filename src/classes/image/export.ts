@@ -41,8 +41,12 @@ export default defineAction('sysadm/image/export', {
  */
 async function exportVm(task: TaskContext, services: Services, def: VmDefinition, ref: ImageRef, overwrite: boolean): Promise<{ path: string }> {
   const { images, vms, config } = services;
+  const folder = path.join(images.dir, ref.folder);
+  // A folder this export makes goes again if it fails; one holding earlier exports stays.
+  const fresh = !(await stat(folder).then(() => true, () => false));
+  if (fresh) await task.addCleanup(folder);
   await images.markGroup(ref.folder, def.gid);
-  const work = path.join(images.dir, ref.folder, `.export-${task.id.replace(/[^A-Za-z0-9_-]/g, '_')}`);
+  const work = path.join(folder, `.export-${task.id.replace(/[^A-Za-z0-9_-]/g, '_')}`);
   await task.addCleanup(work);
   await mkdir(work, { mode: 0o700 });
   const base = ref.file.replace(/\.(ova|ovf)$/, '');
@@ -74,6 +78,7 @@ async function exportVm(task: TaskContext, services: Services, def: VmDefinition
     // The descriptor goes last, so the image never shows half made.
     await images.commitFolder(ref, [...members.slice(1).map((m) => ({ temp: m.file, name: m.name })), { temp: ovf, name: ovfName }], overwrite);
   }
+  if (fresh) await task.dropCleanup(folder);
   task.log(`exported ${def.name} (${def.discs.length} discs) to ${ref.path}`);
   return { path: ref.path };
 }
