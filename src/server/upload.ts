@@ -15,27 +15,54 @@ export function isUploadPath(pathname: string): boolean {
   return pathname === '/upload' || pathname.startsWith('/upload/');
 }
 
+/** What the parser is fed at a time: its per-write cost made 64 KiB socket chunks parse at 660 MiB/s, 1 MiB at 1,060. */
+const BATCH = 1024 * 1024;
+
 /**
  * Passes the body on, stopping it at `max` bytes (the declared length is not trusted), and copies
- * it into `side`, waiting for it (backpressure); a side that failed is left out. One stage for
- * both: each stage of a pipe costs the main thread a hop per chunk.
+ * it into `side` in BATCH-sized writes, waiting for it (backpressure); a side that failed is left
+ * out. One stage for both: each stage of a pipe costs the main thread a hop per chunk.
  */
 function boundedTee(max: number, side: OvaInput): Transform {
   let seen = 0;
+  let batch = Buffer.allocUnsafeSlow(BATCH);
+  let filled = 0;
+  /** Hands the batch to the parser (which keeps slices of it: a new one each time); calls `then` once it may take more. */
+  const feed = (then: () => void) => {
+    const out = batch.subarray(0, filled);
+    batch = Buffer.allocUnsafeSlow(BATCH);
+    filled = 0;
+    if (side.destroyed || side.write(out)) return then();
+    const go = () => {
+      side.off('drain', go).off('close', go);
+      then();
+    };
+    side.on('drain', go).on('close', go);
+  };
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length;
       if (seen > max) return done(new RpcError(413, `the upload is larger than images.max_upload_bytes (${max})`));
-      if (side.destroyed || side.write(chunk)) return done(null, chunk);
-      const go = () => {
-        side.off('drain', go).off('close', go);
-        done(null, chunk);
+      this.push(chunk);
+      let at = 0;
+      const step = (): void => {
+        while (at < chunk.length) {
+          const n = chunk.copy(batch, filled, at);
+          filled += n;
+          at += n;
+          if (filled === BATCH) return feed(step);
+        }
+        done();
       };
-      side.on('drain', go).on('close', go);
+      step();
     },
     flush(done) {
-      side.end(undefined);
-      done();
+      const end = () => {
+        side.end(undefined);
+        done();
+      };
+      if (filled > 0) feed(end);
+      else end();
     },
   });
 }
