@@ -18,7 +18,7 @@ import { ROOT, tempDir } from './helpers/daemon.js';
 
 const run = promisify(execFile);
 
-const qemu = new QemuDriver({ binary: 'qemu-system-x86_64', imgBinary: 'qemu-img' }, true);
+const qemu = new QemuDriver({ binary: 'qemu-system-x86_64', imgBinary: 'qemu-img', passt: 'passt' }, true);
 const bhyve = (ifconfig = '/sbin/ifconfig') => new BhyveDriver({ bhyve: '/usr/sbin/bhyve', bhyvectl: '/usr/sbin/bhyvectl', ifconfig, uefiCode: null });
 
 test('capabilities: QEMU takes every mode, nic type and display size the schema allows', () => {
@@ -31,7 +31,7 @@ test('capabilities: QEMU takes every mode, nic type and display size the schema 
     displays: [{ name: 'a', width: 320, height: 200 }, { name: 'b', width: 7680, height: 4320 }],
   }), []);
   assert.equal(caps.bridge, true, 'QEMU bridges through qemu-bridge-helper on Linux');
-  assert.deepEqual(unsupported('qemu', new QemuDriver({ binary: 'q', imgBinary: 'qi' }, false).capabilities(), { type: 'EFI' }),
+  assert.deepEqual(unsupported('qemu', new QemuDriver({ binary: 'q', imgBinary: 'qi', passt: 'passt' }, false).capabilities(), { type: 'EFI' }),
     ['type: the qemu hypervisor has no UEFI firmware on this host for EFI guests']);
 });
 
@@ -177,7 +177,7 @@ test('bhyve start: a display gets fbuf on the VM\'s own VNC port, which a failed
       displays: [{ name: 'main', width: 1024, height: 768 }], media: [], nics: [], discs: [],
       autostart: false, description: '', rosetta: false, created: '2024-01-01T00:00:00Z',
     },
-    dir: vmDir, discPaths: [], mediaPaths: [], bridges: [], accelerator: 'tcg',
+    dir: vmDir, discPaths: [], mediaPaths: [], bridges: [], accelerator: 'tcg', consoleLog: path.join(vmDir, 'console', 'serial-0.log'),
   };
   const failure = async () => (await driver.start(plan).then(() => assert.fail('started'), (e: Error) => e)).message;
   const first = await failure();

@@ -37,8 +37,8 @@ async function killVms(vmids: string[]): Promise<void> {
   for (const vmid of vmids) for (const pid of await qemuPidsOf(vmid)) process.kill(pid, 'SIGKILL');
 }
 
-// Written by QEMU itself, whenever the guest's firmware prints something.
-const QEMU_WRITES = new Set(['console.log', 'qemu.log']);
+// What a running QEMU writes on its own: its serial log segments and its log.
+const QEMU_WRITES = /^(serial-\d+\.log|qemu\.log)$/;
 
 /** Every file under `dir` with its size, mtime and content hash; sockets, dirs and QEMU's logs by name and type. */
 async function snapshot(dir: string): Promise<Record<string, string>> {
@@ -46,7 +46,7 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
     const file = path.join(entry.parentPath, entry.name);
     const st = await stat(file);
-    if (QEMU_WRITES.has(entry.name)) {
+    if (QEMU_WRITES.test(entry.name)) {
       out[path.relative(dir, file)] = 'file';
       continue;
     }

@@ -38,8 +38,9 @@ test('with the bhyve driver: PAUSED answers 406, definitions say so, discs are r
   assert.ok(start instanceof CallError);
   assert.equal(start.code, 500);
   assert.deepEqual(await c.call('sysadm', 'vm', { action: 'state', vmid }), { vmid, state: 'STOPPED' });
-  const info = await c.call<{ actions: string[] }>('sysadm', 'vm', { action: 'info', vmid });
+  const info = await c.call<{ actions: string[]; agent: boolean }>('sysadm', 'vm', { action: 'info', vmid });
   assert.deepEqual(info.actions, ['start', 'delete']);
+  assert.equal(info.agent, false, 'bhyve VMs have no guest agent channel');
   c.close();
 });
 

@@ -4,6 +4,7 @@ import type { HyvedClient } from '../client/client.js';
 import { UsageError, describeError, printJson, sketchSchema, table } from '../client/cli-output.js';
 import { ProgressRenderer, formatBytes, type DispatcherEvent } from '../client/cli-progress.js';
 import { connect, credentialsOf, signIn, urlOf, type SessionFlags } from '../client/cli-session.js';
+import { runConsole } from '../client/cli-console.js';
 
 const USAGE = `usage: hyvectl [options] COMMAND
 
@@ -16,6 +17,9 @@ commands:
   iso list                         the ISOs in the store with their size and modification time
   iso fetch URL                    download an ISO into the store, showing progress on stderr until it is done;
                                    Ctrl-C cancels the download
+  console NAME|VMID                attach this terminal to a running VM's serial console: the last screenful,
+                                   then live; Ctrl-] detaches. --read-only watches without the keyboard,
+                                   --since OFFSET replays the output from that byte on
   login                            sign in and print a token for --token / HYVED_TOKEN
   help                             this text
 
@@ -29,10 +33,14 @@ options:
   --json                print results as raw JSON (iso fetch: the task's final event)
   --name NAME           iso fetch: store the ISO as NAME instead of the URL's last path segment
   --overwrite           iso fetch: replace an existing ISO of that name
+  --read-only           console: never type into the VM
+  --group GID           console: the group of the VM NAME (default: default)
+  --since OFFSET        console: replay from this output offset (see 'call sysadm console {"action":"log",...}')
   -h, --help            this text
 
 exit status: 0 done, 1 the daemon answered with an error, could not be reached or the task failed,
-2 usage error, 130 interrupted (iso fetch: the task was canceled)`;
+2 usage error, 130 interrupted (iso fetch: the task was canceled); console: 0 detached, 3 the VM
+stopped, 4 the connection was lost (daemon restart, session ended, too far behind), 143 SIGTERM`;
 
 const options = {
   url: { type: 'string' },
@@ -44,6 +52,9 @@ const options = {
   json: { type: 'boolean' },
   name: { type: 'string' },
   overwrite: { type: 'boolean' },
+  'read-only': { type: 'boolean' },
+  group: { type: 'string' },
+  since: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -52,12 +63,13 @@ interface Context {
   json: boolean;
   /** sysadm's [token, seconds_valid] when the command signed in. */
   session: [string, number] | null;
+  insecure: boolean;
 }
 
 type Runner = (ctx: Context) => Promise<void>;
 
 /** Flags that only some commands take. */
-interface CommandFlags { name?: string; overwrite?: boolean }
+interface CommandFlags { name?: string; overwrite?: boolean; 'read-only'?: boolean; since?: string; group?: string }
 
 /** Ends hyvectl with `status`, after printing `hyvectl: message` on stderr when there is one. */
 class ExitStatus extends Error {
@@ -108,6 +120,21 @@ const COMMANDS: Record<string, Command> = {
       return (ctx) => events(ctx, args);
     },
   },
+  console: {
+    signIn: true,
+    prepare(args, flags) {
+      arity('console NAME|VMID [--group GID] [--read-only] [--since OFFSET]', args, 1, 1);
+      const since = flags.since === undefined ? undefined : Number(flags.since);
+      if (since !== undefined && !(Number.isSafeInteger(since) && since >= 0)) throw new UsageError('--since takes an output offset: a whole number from 0');
+      return async ({ client, insecure }) => {
+        const status = await runConsole(client, {
+          target: args[0], gid: flags.group ?? 'default', readOnly: Boolean(flags['read-only']), since, rejectUnauthorized: !insecure,
+          stdin: process.stdin, stdout: process.stdout, stderr: process.stderr,
+        });
+        if (status !== 0) throw new ExitStatus(status);
+      };
+    },
+  },
   login: {
     signIn: true,
     prepare: (args) => (arity('login', args, 0, 0), login),
@@ -130,7 +157,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 /** Which flags belong to which command: anywhere else they are a usage error. */
-const COMMAND_FLAGS: Record<keyof CommandFlags, string> = { name: 'iso fetch', overwrite: 'iso fetch' };
+const COMMAND_FLAGS: Record<keyof CommandFlags, string> = { name: 'iso fetch', overwrite: 'iso fetch', 'read-only': 'console', since: 'console', group: 'console' };
 
 async function main(argv: string[]): Promise<void> {
   const { values: flags, positionals } = parseArgs({ args: argv, options, allowPositionals: true });
@@ -143,15 +170,15 @@ async function main(argv: string[]): Promise<void> {
   const spec = COMMANDS[command];
   if (!spec) throw new UsageError(`unknown command '${command}'`);
   for (const [flag, owner] of Object.entries(COMMAND_FLAGS) as [keyof CommandFlags, string][]) {
-    if (flags[flag] !== undefined && [command, args[0]].join(' ') !== owner) throw new UsageError(`--${flag} applies only to '${owner}'`);
+    if (flags[flag] !== undefined && command !== owner && [command, args[0]].join(' ') !== owner) throw new UsageError(`--${flag} applies only to '${owner}'`);
   }
-  const run = spec.prepare(args, { name: flags.name, overwrite: flags.overwrite });
+  const run = spec.prepare(args, flags);
   const sessionFlags: SessionFlags = flags;
   const creds = spec.signIn ? await credentialsOf(sessionFlags, process.env, process.stdin) : null;
   const client = await connect(urlOf(sessionFlags, process.env), sessionFlags);
   try {
     const session = creds ? await signIn(client, creds) : null;
-    await run({ client, json: Boolean(flags.json), session });
+    await run({ client, json: Boolean(flags.json), session, insecure: Boolean(flags.insecure) });
   } finally {
     client.close();
   }

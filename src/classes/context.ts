@@ -8,7 +8,9 @@ import { ALL_GROUPS, holds, type Grants, type Permission } from '../core/permiss
 import type { VmEngine } from '../hypervisor/engine.js';
 import type { DriverCapabilities } from '../hypervisor/types.js';
 import type { TaskQueue } from '../queue/queue.js';
-import type { ImageStore } from '../store/image-store.js';
+import type { ImageStore } from '../provision/image-store.js';
+import type { Tickets } from '../core/tickets.js';
+import type { DistStore } from '../store/dist-store.js';
 import type { IsoStore } from '../store/iso-store.js';
 import type { UserRecord, UserStore } from '../store/users.js';
 
@@ -49,7 +51,11 @@ export interface Services {
   isos: IsoStore;
   /** OVA/OVF images (images/ova/). */
   images: ImageStore;
+  /** Distributions for reimage (images/dist). */
+  dists: DistStore;
   vms: VmEngine;
+  /** Console tickets: issued by sysadm/console, redeemed by the console WebSocket. */
+  tickets: Tickets;
   /** What the host offers: accelerator in use, EFI firmware, driver capabilities. */
   host: HostInfo;
   version: string;

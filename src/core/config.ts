@@ -23,11 +23,13 @@ export interface Config {
   hypervisor: 'auto' | 'qemu' | 'bhyve';
   bhyve: { uefi_code: string; uefi_vars: string };
   accelerator: 'auto' | 'kvm' | 'tcg';
-  qemu: { binary: string; img_binary: string; efi_code: string; efi_vars: string };
+  qemu: { binary: string; img_binary: string; efi_code: string; efi_vars: string; passt: string };
   vm: { stop_timeout_s: number; status_timeout_ms: number };
+  console: { ring_bytes: number; segment_bytes: number; segments: number; viewer_buffer_bytes: number; ticket_ttl_s: number };
   storage_grades: Record<string, string>;
   groups: Record<string, GroupConfig>;
   validate_results: boolean;
+  provision: { seed_detach_after_s: number; nat_net_prefix: number };
   images: { max_upload_bytes: number; max_members: number; max_member_bytes: number };
 }
 
@@ -219,16 +221,17 @@ export const CONFIG_KEYS: ConfigTable = {
     schema: {
       type: 'object',
       additionalProperties: false,
-      properties: { binary: nonEmptyString, img_binary: nonEmptyString, efi_code: nonEmptyString, efi_vars: nonEmptyString },
+      properties: { binary: nonEmptyString, img_binary: nonEmptyString, efi_code: nonEmptyString, efi_vars: nonEmptyString, passt: nonEmptyString },
     },
     default: {
       binary: 'qemu-system-x86_64',
       img_binary: 'qemu-img',
       efi_code: process.platform === 'freebsd' ? '/usr/local/share/qemu/edk2-x86_64-code.fd' : '/usr/share/OVMF/OVMF_CODE_4M.fd',
       efi_vars: process.platform === 'freebsd' ? '/usr/local/share/qemu/edk2-i386-vars.fd' : '/usr/share/OVMF/OVMF_VARS_4M.fd',
+      passt: 'passt',
     },
-    defaultDoc: "`qemu-system-x86_64`, `qemu-img`; EFI files from Debian's `ovmf` (Linux) or the `qemu` package (FreeBSD)",
-    doc: '`binary`, `img_binary`, `efi_code`, `efi_vars`',
+    defaultDoc: "`qemu-system-x86_64`, `qemu-img`; EFI files from Debian's `ovmf` (Linux) or the `qemu` package (FreeBSD); `passt`",
+    doc: '`binary`, `img_binary`, `efi_code`, `efi_vars`; `passt`: the user-mode network program behind NAT nics kept off the host\'s loopback (`host_loopback: false`)',
   },
   vm: {
     schema: {
@@ -241,6 +244,21 @@ export const CONFIG_KEYS: ConfigTable = {
     },
     default: { stop_timeout_s: 60, status_timeout_ms: 2000 },
     doc: 'graceful stop limit; QMP answer limit',
+  },
+  console: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        ring_bytes: { type: 'integer', minimum: 4096, description: 'recent serial output kept in memory per running VM' },
+        segment_bytes: { type: 'integer', minimum: 65536, description: 'size at which the serial log moves to a new file' },
+        segments: { type: 'integer', minimum: 2, maximum: 64, description: 'serial log files kept per VM (the oldest is deleted)' },
+        viewer_buffer_bytes: { type: 'integer', minimum: 65536, description: 'a console viewer with more than this unsent is dropped' },
+        ticket_ttl_s: { type: 'integer', minimum: 1, maximum: 600, description: 'how long a console ticket can be used (once)' },
+      },
+    },
+    default: { ring_bytes: 1 << 20, segment_bytes: 8 << 20, segments: 2, viewer_buffer_bytes: 4 << 20, ticket_ttl_s: 30 },
+    doc: 'serial consoles: memory ring, log file size and count per VM, slow-viewer bound, ticket lifetime',
   },
   storage_grades: {
     schema: {
@@ -276,6 +294,18 @@ export const CONFIG_KEYS: ConfigTable = {
     schema: { type: 'boolean' },
     default: false,
     doc: "check every action's result against its schema and answer 500 if it breaks (a test-time check; the tests turn it on)",
+  },
+  provision: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        seed_detach_after_s: { type: 'number', minimum: 0, description: 'a cloud-init seed is detached (and deleted) at the first stop of a run at least this long' },
+        nat_net_prefix: { type: 'integer', minimum: 8, maximum: 30, description: "prefix length of a NAT nic's user-net when the VM has a fixed IPv4 (the network around that address)" },
+      },
+    },
+    default: { seed_detach_after_s: 120, nat_net_prefix: 24 },
+    doc: 'reimage/create seeds: detach after a run this long; NAT network size around a fixed IPv4',
   },
   images: {
     schema: {

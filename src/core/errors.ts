@@ -15,6 +15,8 @@ export const REASONS = {
   busy: 'the resource is in the middle of another change',
   too_large: 'the frame or body is over the size limit',
   internal: 'the hypervisor, a tool or the daemon failed (the message says what)',
+  agent_unavailable: "the VM's guest agent does not answer (502)",
+  agent_error: "the VM's guest agent refused the command (502; the message gives its words)",
   shutting_down: 'the daemon is stopping: the request was not run, or did not finish within the grace period',
 } as const;
 

@@ -1,6 +1,8 @@
 /** Every permission a user can hold, globally ("*") or on one group. `admin` implies all. */
 export const PERMISSIONS = [
-  'vm.view', 'vm.create', 'vm.state', 'vm.delete',
+  'vm.view', 'vm.create', 'vm.state', 'vm.delete', 'vm.console.view', 'vm.console.write',
+  // Runs any command as root in the guest (its agent): more than vm.state, implied by none.
+  'vm.run',
   'nic.list',
   'image.view', 'image.manage', 'iso.manage',
   'task.view', 'task.kill',

@@ -1,4 +1,6 @@
 import type { EventEmitter } from 'node:events';
+import type { NetConnectOpts } from 'node:net';
+import type { GuestAgent } from './agent.js';
 import type { DriverCapabilities, LaunchPlan, VmDefinition } from './types.js';
 
 /** What the hypervisor says about a running VM. */
@@ -11,6 +13,8 @@ export type RunStatus = 'running' | 'paused' | 'stopped' | 'unknown';
  */
 export interface VmHandle extends EventEmitter {
   readonly pid: number;
+  /** The guest agent's channel, where the hypervisor has one (QEMU); absent under bhyve. */
+  readonly agent?: GuestAgent;
   status(timeoutMs?: number): Promise<RunStatus>;
   /** What the hypervisor has attached right now (QMP query-block); [] where it cannot tell. */
   blockDevices(timeoutMs?: number): Promise<BlockDevice[]>;
@@ -23,8 +27,20 @@ export interface VmHandle extends EventEmitter {
   kill(): Promise<void>;
   /** Resolves when the process has exited, or false after `timeoutMs`. */
   waitExit(timeoutMs: number): Promise<boolean>;
+  /** Where the VM's VNC server listens; null without a display. */
+  readonly display: NetConnectOpts | null;
+  /** null where the hypervisor's console cannot be followed this way (bhyve's nmdm). */
+  readonly serial: SerialPort | null;
   /** Lets go of the VM (daemon shutdown) without stopping it. */
   detach(): void;
+}
+
+/** Where a running VM's serial console is reached; its output goes to the segment files (console/segments.ts). */
+export interface SerialPort {
+  /** Unix socket taking the guest's serial input. */
+  readonly socketPath: string;
+  /** Makes the hypervisor append the guest's output to `file` from now on, without losing a byte. */
+  switchLog(file: string): Promise<void>;
 }
 
 export interface BlockDevice { device: string; file: string | null; readonly: boolean; removable: boolean }

@@ -17,6 +17,12 @@ export interface LaunchPlan {
   kernelPath?: string;
   initrdPath?: string;
   accelerator: 'kvm' | 'tcg';
+  /** The segment file the guest's serial output is appended to. */
+  consoleLog: string;
+  /** A cloud-init NoCloud seed to attach (raw FAT image), while the VM has one. */
+  seedPath?: string;
+  /** Prefix length of the first NAT nic's network when the VM has a fixed IPv4. */
+  natPrefix?: number;
   firmware?: { code: string; varsTemplate: string };
 }
 

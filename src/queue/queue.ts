@@ -26,6 +26,8 @@ export interface TaskSpec {
   key: string | null;
   filename?: string;
   run(ctx: TaskContext): Promise<unknown>;
+  /** Called once the task is finished however it went, also when it never ran (canceled or interrupted while queued). */
+  onSettled?(result: TaskResult): Promise<void>;
 }
 
 export interface QueueOptions { concurrency: number; history: number }
@@ -35,6 +37,8 @@ interface Live {
   spec: TaskSpec;
   abort: AbortController;
   lastEvent: number;
+  /** The description the last event carried: a new one (a task's next phase) goes out at once. */
+  lastDescription: string;
   timer: NodeJS.Timeout | null;
 }
 
@@ -101,7 +105,7 @@ export class TaskQueue {
       time_queued: new Date().toISOString(),
       cleanup: [],
     };
-    const live: Live = { record, spec, abort: new AbortController(), lastEvent: 0, timer: null };
+    const live: Live = { record, spec, abort: new AbortController(), lastEvent: 0, lastDescription: '', timer: null };
     this.live.set(id, live);
     this.order.push(id);
     const saved = this.files.save(record);
@@ -216,6 +220,7 @@ export class TaskQueue {
     rec.progress.description = result;
     await Promise.all(rec.cleanup.map((f) => rm(f, { force: true, recursive: true })));
     rec.cleanup = [];
+    await live.spec.onSettled?.(result).catch((err: Error) => this.log.error(`task ${rec.id}: settling failed: ${err.message}`));
     if (live.timer) clearTimeout(live.timer);
     this.live.delete(rec.id);
     this.order = this.order.filter((o) => o !== rec.id);
@@ -236,7 +241,7 @@ export class TaskQueue {
 
   private throttledEmit(live: Live): void {
     const wait = live.lastEvent + PROGRESS_INTERVAL_MS - Date.now();
-    if (wait <= 0) return this.emit(live);
+    if (wait <= 0 || live.record.progress.description !== live.lastDescription) return this.emit(live);
     live.timer ??= setTimeout(() => {
       live.timer = null;
       if (live.record.state === 'running') this.emit(live);
@@ -245,6 +250,7 @@ export class TaskQueue {
 
   private emit(live: Live): void {
     live.lastEvent = Date.now();
+    live.lastDescription = live.record.progress.description;
     if (live.timer) {
       clearTimeout(live.timer);
       live.timer = null;

@@ -45,4 +45,5 @@ export const taskKey = {
   iso: (name: string) => `iso:${name}`,
   vm: (gid: string, name: string) => `vm:${gid}/${name}`,
   image: (path: string) => `image:${path}`,
+  dist: (name: string) => `dist:${name}`,
 };

@@ -10,18 +10,21 @@ import type { Config } from '../core/config.js';
 import { EventHub } from '../core/events.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { Router } from './router.js';
-import type { DaemonServices as Services, HttpFacade } from './services.js';
+import type { DaemonServices as Services } from './services.js';
 import { Transport } from './transport.js';
+import type { HttpFacade } from './http-facade.js';
 import { StateDirLock } from './state-lock.js';
 import { TaskQueue } from '../queue/queue.js';
 import { IsoStore } from '../store/iso-store.js';
-import { ImageStore } from '../store/image-store.js';
+import { ImageStore } from '../provision/image-store.js';
+import { DistStore } from '../store/dist-store.js';
 import { VmStore } from '../store/vm-store.js';
 import { VmEngine } from '../hypervisor/engine.js';
 import { QemuDriver } from '../hypervisor/qemu/driver.js';
 import { BhyveDriver } from '../hypervisor/bhyve/driver.js';
 import { detectAccelerator, readable } from '../hypervisor/host.js';
 import { VERSION } from '../core/version.js';
+import { Tickets } from '../core/tickets.js';
 
 const CLASSES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../classes');
 
@@ -36,7 +39,7 @@ export interface Daemon {
  * Locks the state dir (one daemon per dir) before anything touches it, the log file included, then
  * starts. A failed start (e.g. the address is in use) releases what it took, so the process exits.
  */
-export async function startDaemon(config: Config, facades: HttpFacade[] = []): Promise<Daemon> {
+export async function startDaemon(config: Config, facades: readonly HttpFacade[] = []): Promise<Daemon> {
   try {
     await makeDirs(config.state_dir, 0o700);
     const lock = await StateDirLock.acquire(config.state_dir);
@@ -52,7 +55,7 @@ export async function startDaemon(config: Config, facades: HttpFacade[] = []): P
   }
 }
 
-async function start(config: Config, lock: StateDirLock, facades: HttpFacade[]): Promise<Daemon> {
+async function start(config: Config, lock: StateDirLock, facades: readonly HttpFacade[]): Promise<Daemon> {
   // The state dir holds users and VM definitions: only the daemon's user may look in.
   await chmod(config.state_dir, 0o700);
   const log = createLogger(config.log.level, path.resolve(config.state_dir, config.log.file));
@@ -71,6 +74,8 @@ async function start(config: Config, lock: StateDirLock, facades: HttpFacade[]):
   await isos.init();
   const images = new ImageStore(path.join(config.state_dir, 'images', 'ova'));
   for (const file of await images.init()) log.warn(`removed ${file} from the image store, an upload cut off by a stop`);
+  const dists = new DistStore(path.join(config.state_dir, 'images', 'dist'));
+  await dists.init();
   events.defineType('vm', { permission: 'vm.view', gidOf: (a) => a.gid as string });
   const accelerator = await detectAccelerator(config.accelerator);
   const { driver, efi } = await makeDriver(config);
@@ -95,18 +100,19 @@ async function start(config: Config, lock: StateDirLock, facades: HttpFacade[]):
     tasks,
     isos,
     images,
+    dists,
     vms,
+    tickets: new Tickets(config.console.ticket_ttl_s * 1000),
     host: { hypervisor: driver.name, accelerator, ...driver.capabilities() },
     version: VERSION,
     router,
-    facades,
     catalog: router,
   };
   let url: string;
   let transport: Transport;
   try {
     await router.load(services, CLASSES_DIR);
-    transport = new Transport(services);
+    transport = new Transport(services, facades);
     url = await transport.listen();
   } catch (err) {
     await teardown();
@@ -131,7 +137,7 @@ async function makeDriver(config: Config): Promise<{ driver: QemuDriver | BhyveD
   const efi = (await readable(firmware.code)) && (await readable(firmware.vars)) ? firmware : null;
   const driver =
     kind === 'qemu'
-      ? new QemuDriver({ binary: config.qemu.binary, imgBinary: config.qemu.img_binary }, efi !== null)
+      ? new QemuDriver({ binary: config.qemu.binary, imgBinary: config.qemu.img_binary, passt: config.qemu.passt }, efi !== null)
       : new BhyveDriver({ bhyve: '/usr/sbin/bhyve', bhyvectl: '/usr/sbin/bhyvectl', ifconfig: '/sbin/ifconfig', uefiCode: efi?.code ?? null });
   return { driver, efi };
 }

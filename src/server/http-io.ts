@@ -53,7 +53,14 @@ export async function authenticate(header: string | undefined, addr: string, ser
   throw unauthorized(`unsupported authorization scheme '${scheme.slice(0, 20)}'`);
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
+async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const buf = await readBytes(req, limit);
+  if (!isUtf8(buf)) throw badRequest('body is not valid UTF-8');
+  return buf.toString('utf8');
+}
+
+/** A request body, refused with 413 past `limit` bytes (declared or sent). */
+export function readBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) return reject(new RpcError(413, `body of ${declared} bytes exceeds max_frame_bytes ${limit}`));
@@ -67,11 +74,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
         reject(new RpcError(413, `body exceeds max_frame_bytes ${limit}`));
       } else chunks.push(chunk);
     });
-    req.on('end', () => {
-      const buf = Buffer.concat(chunks);
-      if (!isUtf8(buf)) reject(badRequest('body is not valid UTF-8'));
-      else resolve(buf.toString('utf8'));
-    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }

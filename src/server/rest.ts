@@ -5,6 +5,7 @@ import { authenticate, readJsonBody, send } from './http-io.js';
 import type { DaemonServices as Services } from './services.js';
 import { handleVelocity, isVelocityPath } from './velocity.js';
 import { handleUpload, isUploadPath } from './upload.js';
+import type { HttpFacade } from './http-facade.js';
 
 const ALLOW = 'PUT, OPTIONS';
 
@@ -12,13 +13,13 @@ const ALLOW = 'PUT, OPTIONS';
  * The REST shim: `PUT /<namespace>/<name>` with the args as body goes through the same router,
  * permission checks and logging as a WebSocket request; the status is the reply's code.
  */
-export async function handleRest(req: IncomingMessage, res: ServerResponse, services: Services): Promise<void> {
+export async function handleRest(req: IncomingMessage, res: ServerResponse, services: Services, facades: readonly HttpFacade[] = []): Promise<void> {
   // Appended, not resolved against a base: `//x` would parse as a host (and `//` throw).
   const url = new URL(`http://localhost${req.url?.startsWith('/') ? req.url : '/'}`);
   if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { status: 'ok', version: services.version });
   if (isVelocityPath(url.pathname)) return handleVelocity(req, res, url.pathname, services);
   if (isUploadPath(url.pathname)) return handleUpload(req, res, url.pathname, services, url.searchParams);
-  const facade = services.facades.find((f) => f.owns(url.pathname));
+  const facade = facades.find((f) => f.matches(url.pathname));
   if (facade) return facade.handle(req, res, url, services);
   const parts = url.pathname.split('/').filter(Boolean);
   if (parts.length !== 2) return send(res, 404, { args: new RpcError(404, `no such resource ${url.pathname}: use /<namespace>/<name>`).toArgs() });
@@ -52,9 +53,14 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, serv
 }
 
 /** An error answered before or instead of running the request, in the body shape of the path's API. */
-export function refuse(req: IncomingMessage, res: ServerResponse, error: RpcError): void {
+export function refuse(req: IncomingMessage, res: ServerResponse, error: RpcError, facades: readonly HttpFacade[] = []): void {
   if (res.headersSent) return;
   const pathname = (req.url ?? '/').split('?')[0];
+  const facade = facades.find((f) => f.matches(pathname));
+  if (facade) {
+    res.setHeader('Connection', 'close');
+    return facade.refuse(req, res, error);
+  }
   res.setHeader('Connection', 'close');
   send(res, error.code, isVelocityPath(pathname) ? error.toArgs() : { args: error.toArgs() });
 }

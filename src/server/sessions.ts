@@ -57,6 +57,12 @@ export class Sessions {
     return !s.ended && !this.idle(s, this.now());
   }
 
+  /** Whether the session under `key` is live; does not count as a use. */
+  alive(key: string): boolean {
+    const s = this.byHash.get(key);
+    return s !== undefined && this.isLive(s);
+  }
+
   /** The live session under `key` with `fn` told when it ends (once), or null; does not count as a use. */
   watch(key: string, fn: (reason: EndReason) => void): Session | null {
     const s = this.byHash.get(key);

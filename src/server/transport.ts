@@ -7,9 +7,11 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { parseListen } from '../core/config.js';
 import { CLOSE, Connection, frameLimit } from './connection.js';
+import { ConsoleSockets } from './console-socket.js';
 import { originAllowed, ownOrigins } from './origins.js';
 import { Counts } from './counts.js';
 import { handleRest, refuse } from './rest.js';
+import type { HttpFacade } from './http-facade.js';
 import { RpcError, StartupError } from '../core/errors.js';
 import type { DaemonServices as Services } from './services.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,6 +47,7 @@ function fileLimit(): number | null {
 export class Transport {
   readonly server: http.Server;
   private readonly wss: WebSocketServer;
+  private readonly consoles: ConsoleSockets;
   private readonly connections = new Set<Connection>();
   private allowedOrigins = new Set<string>();
   private readonly restInFlight = new Map<http.ServerResponse, http.IncomingMessage>();
@@ -54,14 +57,17 @@ export class Transport {
   private refusal: RpcError | null = null;
   url = '';
 
-  constructor(private readonly services: Services) {
+  constructor(
+    private readonly services: Services,
+    private readonly facades: readonly HttpFacade[] = [],
+  ) {
     const { config } = services;
     const onRequest: http.RequestListener = (req, res) => {
-      if (this.refusal) return refuse(req, res, this.refusal);
+      if (this.refusal) return refuse(req, res, this.refusal, this.facades);
       // Web pages can send some requests without a preflight: one failing sign-ins would block every local client.
-      if (!originAllowed(req.headers.origin, this.allowedOrigins)) return refuse(req, res, this.foreignOrigin(req));
+      if (!originAllowed(req.headers.origin, this.allowedOrigins)) return refuse(req, res, this.foreignOrigin(req), this.facades);
       this.restInFlight.set(res, req);
-      handleRest(req, res, services)
+      handleRest(req, res, services, this.facades)
         .catch((err) => {
           services.log.error(`REST ${req.method} ${req.url} failed: ${(err as Error).stack}`);
           if (!res.headersSent) res.writeHead(500).end();
@@ -89,6 +95,7 @@ export class Transport {
       skipUTF8Validation: true,
       perMessageDeflate: false,
     });
+    this.consoles = new ConsoleSockets(services);
     this.server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
   }
 
@@ -127,8 +134,9 @@ export class Transport {
       503,
       `the daemon shut down before this request finished (grace period ${graceMs / 1000} s): it may have taken effect in part; VMs keep running`,
     );
-    for (const [res, req] of this.restInFlight) refuse(req, res, late);
+    for (const [res, req] of this.restInFlight) refuse(req, res, late, this.facades);
     this.restInFlight.clear();
+    this.consoles.closeAll();
     for (const c of this.connections) {
       c.answerUnfinished(late);
       c.close(CLOSE.shutdown, 'daemon shutting down');
@@ -174,6 +182,8 @@ export class Transport {
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\norigin not allowed\n');
       return;
     }
+    const url = new URL(`http://localhost${req.url?.startsWith('/') ? req.url : '/'}`);
+    if (ConsoleSockets.handles(url.pathname)) return this.consoles.upgrade(req, socket, head, url);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new Connection(ws, this.services, req.socket.remoteAddress ?? '');
       // The upgrade began before close() and finished after it.

@@ -5,7 +5,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RpcError, badRequest } from '../core/errors.js';
 import { ovaInspector, type OvaInput } from '../provision/ovf/ova.js';
-import { SHARED_FOLDER } from '../store/image-store.js';
+import { SHARED_FOLDER } from '../provision/image-store.js';
 import { limitsOf } from '../classes/image/common.js';
 import { execute } from './execute.js';
 import { authenticate, send } from './http-io.js';

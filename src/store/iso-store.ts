@@ -1,8 +1,8 @@
-import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { RpcError, badRequest, conflict, notFound } from '../core/errors.js';
 import { Locks } from '../core/locks.js';
-import { placeFile } from './place.js';
+import { checkStoreName, hiddenTemp } from './store-names.js';
 
 /**
  * A single path component a shell would read as a plain word: no separators, no `..`, no
@@ -24,12 +24,7 @@ export class IsoStore {
 
   /** 400 naming the field unless `name` is a safe single file name. */
   static check(name: unknown, field: string): string {
-    if (typeof name !== 'string' || !ISO_NAME.test(name) || name.includes('..')) {
-      throw badRequest(`${field}: '${String(name).slice(0, 80)}' is not a valid ISO name`, [
-        { path: `/args/${field}`, message: 'must be a file name of letters, digits, . _ + - (no leading dot, no "..", at most 200 characters)' },
-      ]);
-    }
-    return name;
+    return checkStoreName(name, field, 'ISO name', 200);
   }
 
   pathOf(name: string): string {
@@ -41,7 +36,7 @@ export class IsoStore {
 
   /** Where a download in progress lives until it is complete: hidden, so never listed. */
   tempPathFor(name: string, taskId: string): string {
-    return path.join(this.dir, `.${IsoStore.check(name, 'name')}.part-${taskId.replace(/[^A-Za-z0-9_-]/g, '_')}`);
+    return hiddenTemp(this.dir, IsoStore.check(name, 'name'), taskId);
   }
 
   async exists(name: string): Promise<boolean> {
@@ -63,8 +58,17 @@ export class IsoStore {
     return this.serial(() => this.place(temp, name, overwrite));
   }
 
-  private place(temp: string, name: string, overwrite: boolean): Promise<void> {
-    return placeFile(temp, this.pathOf(name), overwrite, `ISO '${name}'`);
+  private async place(temp: string, name: string, overwrite: boolean): Promise<void> {
+    const target = this.pathOf(name);
+    if (overwrite) return rename(temp, target);
+    try {
+      // link() fails if the target exists: a no-clobber rename without a race.
+      await link(temp, target);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`ISO '${name}' already exists`, 'name_taken');
+      throw err;
+    }
+    await unlink(temp);
   }
 
   rename(source: string, target: string, overwrite = false): Promise<void> {

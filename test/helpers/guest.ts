@@ -1,10 +1,13 @@
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
+import { ROOT } from './daemon.js';
 
-/** Where test/guest/build.sh leaves the tiny guest (npm test builds it first). */
-export const GUEST_DIR = process.env.HYVED_GUEST_DIR ?? path.join(os.homedir(), '.cache', 'hyved-guest');
+/**
+ * Where test/guest/build.sh leaves the tiny guest (npm test builds it first): `<repo>/.guest`,
+ * per checkout because branches build different guests.
+ */
+export const GUEST_DIR = process.env.HYVED_GUEST_DIR ?? path.join(ROOT, '.guest');
 export const MARKER = 'HYVED-GUEST-READY';
 
 /** Puts the guest's kernel and initrd where VM definitions may name them: <state>/images/boot. */

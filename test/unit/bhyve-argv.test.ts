@@ -49,6 +49,7 @@ function mkPlan(def: VmDefinition, over: Partial<LaunchPlan> = {}): LaunchPlan {
   return {
     def,
     dir: '/var/db/hyved/vms/' + def.vmid,
+    consoleLog: '/var/db/hyved/vms/' + def.vmid + '/console/serial-0.log',
     discPaths: def.discs.map((_d, i) => `/var/db/hyved/vms/${def.vmid}/disc${i}.img`),
     mediaPaths: def.media.map((m) => `/var/db/hyved/isos/${m.mid}`),
     bridges: def.nics.map(() => null),

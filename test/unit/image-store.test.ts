@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RpcError } from '../../src/core/errors.js';
-import { ImageStore } from '../../src/store/image-store.js';
+import { ImageStore } from '../../src/provision/image-store.js';
 import { tempDir } from '../helpers/daemon.js';
 
 test('image paths: <folder>/<file>.ova|.ovf only, the field named otherwise', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { qemuArgv } from '../../src/hypervisor/qemu/argv.js';
+import { NAT_LINK_FD, guardedNics, qemuArgv, runtimePaths } from '../../src/hypervisor/qemu/argv.js';
 import type { LaunchPlan, VmDefinition } from '../../src/hypervisor/types.js';
 
 function plan(def: Partial<VmDefinition>, extra: Partial<LaunchPlan> = {}): LaunchPlan {
@@ -8,7 +8,7 @@ function plan(def: Partial<VmDefinition>, extra: Partial<LaunchPlan> = {}): Laun
     vmid: 'abcdefghijkl', name: 'vm', gid: 'default', type: 'BIOS', cpus: 2, memory_mib: 1024, displays: [], media: [], nics: [],
     discs: [], autostart: false, description: '', rosetta: false, created: '', ...def,
   };
-  return { def: full, dir: '/state/vms/abcdefghijkl', discPaths: [], mediaPaths: [], bridges: [], accelerator: 'tcg', ...extra };
+  return { def: full, dir: '/state/vms/abcdefghijkl', discPaths: [], mediaPaths: [], bridges: [], accelerator: 'tcg', consoleLog: '/state/vms/abcdefghijkl/console/serial-0.log', ...extra };
 }
 
 const devices = (argv: string[]) => argv.flatMap((a, i) => (argv[i - 1] === '-device' ? [a] : []));
@@ -58,12 +58,26 @@ test('media modes map to usb-storage, ide-cd/virtio-blk and virtio-scsi; read-on
     'file=/i/c.qcow2,if=none,id=media2,format=qcow2',
   ]);
   assert.deepEqual(devices(a), [
+    'virtio-serial-pci,id=vserial0',
+    'virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0',
     'qemu-xhci,id=xhci',
     'usb-storage,drive=media0,bus=xhci.0,id=media0-dev',
     'virtio-blk-pci,drive=media1,id=media1-dev',
     'virtio-scsi-pci,id=scsi0',
     'scsi-hd,drive=media2,bus=scsi0.0,id=media2-dev',
   ]);
+});
+
+test('every VM gets the guest agent port: a virtserialport named org.qemu.guest_agent.0 on qga.sock in its directory', () => {
+  for (const a of [qemuArgv(plan({})), qemuArgv(plan({ type: 'EFI' }, { firmware: { code: '/c', varsTemplate: '/v' } }))]) {
+    const chardevs = a.flatMap((x, i) => (a[i - 1] === '-chardev' ? [x] : []));
+    assert.ok(chardevs.includes('socket,id=qga0,path=/state/vms/abcdefghijkl/qga.sock,server=on,wait=off'), chardevs.join(' '));
+    assert.ok(devices(a).includes('virtio-serial-pci,id=vserial0'));
+    assert.ok(devices(a).includes('virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0'));
+  }
+  assert.equal(runtimePaths('/s/v').qga, '/s/v/qga.sock');
+  const commas = qemuArgv(plan({}, { dir: '/s,t' }));
+  assert.ok(commas.includes('socket,id=qga0,path=/s,,t/qga.sock,server=on,wait=off'));
 });
 
 test('commas in paths are doubled so they cannot add QEMU options', () => {
@@ -81,4 +95,28 @@ test('displays get a VGA of their size and a VNC unix socket; EFI gets pflash co
     'if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd',
     'if=pflash,format=raw,unit=1,file=/state/vms/abcdefghijkl/efivars.fd',
   ]);
+});
+
+test('NAT nics: passt over an inherited descriptor by default, QEMU slirp only with host_loopback; bridges as before', () => {
+  const a = qemuArgv(plan(
+    {
+      nics: [
+        { type: 'NAT' },
+        { type: 'NAT', host_loopback: true },
+        { type: 'BRIDGE', host: 'lan' },
+        { type: 'NAT', host_loopback: false },
+      ],
+    },
+    { bridges: [null, null, 'br0', null] },
+  ));
+  const netdevs = a.flatMap((x, i) => (a[i - 1] === '-netdev' ? [x] : []));
+  assert.deepEqual(netdevs, [
+    'stream,id=net0,server=off,addr.type=fd,addr.str=3',
+    'user,id=net1',
+    'bridge,id=net2,br=br0',
+    'stream,id=net3,server=off,addr.type=fd,addr.str=4',
+  ]);
+  assert.deepEqual(devices(a).filter((d) => d.startsWith('virtio-net')), [0, 1, 2, 3].map((i) => `virtio-net-pci,netdev=net${i},id=net${i}-dev`));
+  assert.deepEqual(guardedNics(plan({ nics: [{ type: 'NAT' }, { type: 'NAT', host_loopback: true }, { type: 'BRIDGE', host: 'x' }, { type: 'NAT' }] }).def), [0, 3]);
+  assert.equal(NAT_LINK_FD, 3);
 });

@@ -2,7 +2,7 @@ import type { Config } from '../../core/config.js';
 import { forbidden, notFound } from '../../core/errors.js';
 import { ALL_GROUPS } from '../../core/permissions.js';
 import type { OvaLimits } from '../../provision/ovf/ova.js';
-import { ImageStore, type ImageRef } from '../../store/image-store.js';
+import { ImageStore, type ImageRef } from '../../provision/image-store.js';
 import type { CallContext } from '../context.js';
 
 export const IMAGE_QUEUE = 'sysadm/image';

@@ -5,9 +5,9 @@ import { conflict, notFound } from '../../core/errors.js';
 import type { TaskContext } from '../../core/task.js';
 import { parseOvf } from '../../provision/ovf/descriptor.js';
 import { convertInto } from '../../provision/ovf/qemu-img.js';
-import type { ImageRef } from '../../store/image-store.js';
+import type { ImageRef } from '../../provision/image-store.js';
 import { taskKey } from '../../queue/task.js';
-import { queueTask } from '../queue-task.js';
+import { queueFor } from '../queued.js';
 import { IMAGE_QUEUE, imageFor, limitsOf } from './common.js';
 import { planDiscs, vmNames, type VmPlan } from './plan.js';
 import type { Api } from '../../core/api.gen.js';
@@ -29,7 +29,8 @@ export default defineAction('sysadm/image/deploy', {
     const grade = a.storage_grade ?? Object.keys(services.config.storage_grades)[0];
     if (!Object.hasOwn(services.config.storage_grades, grade)) throw notFound(`storage_grade: no storage grade '${grade}'`);
     const command = `image deploy ${ref.path} as ${names.map((n) => n.name).join(', ')}`;
-    const queued = queueTask(ctx, IMAGE_QUEUE, a.gid, 'deploy', command, taskKey.image(ref.path), (task) => deploy(task, services, ref, a, grade), ref.file);
+    const run = (task: TaskContext) => deploy(task, services, ref, a, grade);
+    const queued = queueFor(ctx, { queue: IMAGE_QUEUE, gid: a.gid, action: 'deploy', command, key: taskKey.image(ref.path), filename: ref.file, run });
     return new Status(202, { deploy: { ...queued, names: names.map((n) => n.name) } });
   },
 });

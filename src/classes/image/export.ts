@@ -8,10 +8,10 @@ import { buildOvf } from '../../provision/ovf/build.js';
 import { formatManifest } from '../../provision/ovf/manifest.js';
 import { sha256File, writeOvaFile } from '../../provision/ovf/pack.js';
 import { exportVmdk } from '../../provision/ovf/qemu-img.js';
-import { ImageStore, type ImageRef } from '../../store/image-store.js';
+import { ImageStore, type ImageRef } from '../../provision/image-store.js';
 import type { VmDefinition } from '../../hypervisor/types.js';
 import { taskKey } from '../../queue/task.js';
-import { queueTask } from '../queue-task.js';
+import { queueFor } from '../queued.js';
 import { IMAGE_QUEUE, limitsOf } from './common.js';
 
 export default defineAction('sysadm/image/export', {
@@ -29,7 +29,8 @@ export default defineAction('sysadm/image/export', {
     const busy = tasks.activeWithKey(taskKey.image(ref.path));
     if (busy) throw conflict(`image '${ref.path}' is in use by task ${busy.id}`, 'busy');
     const def = structuredClone(rt.def);
-    const queued = queueTask(ctx, IMAGE_QUEUE, def.gid, 'export', `image export ${def.name} to ${ref.path}`, taskKey.image(ref.path), (task) => exportVm(task, ctx.services, def, ref, overwrite), ref.file);
+    const run = (task: TaskContext) => exportVm(task, ctx.services, def, ref, overwrite);
+    const queued = queueFor(ctx, { queue: IMAGE_QUEUE, gid: def.gid, action: 'export', command: `image export ${def.name} to ${ref.path}`, key: taskKey.image(ref.path), filename: ref.file, run });
     return new Status(202, { export: { ...queued, path: ref.path } });
   },
 });

@@ -2,11 +2,11 @@ import { Status } from '../../core/action.js';
 import { defineAction } from '../context.js';
 import { conflict } from '../../core/errors.js';
 import { nameFromUrl, redact } from '../../store/fetch/index.js';
-import { downloadTo } from '../../store/download.js';
-import { SHARED_FOLDER } from '../../store/image-store.js';
+import { downloadTo } from '../../store/iso-download.js';
+import { SHARED_FOLDER } from '../../provision/image-store.js';
 import { taskKey } from '../../queue/task.js';
-import { queueTask } from '../queue-task.js';
-import { fetchUrl } from '../fetch-url.js';
+import { queueFor } from '../queued.js';
+import { fetchableUrl } from '../fetch-url.js';
 import { IMAGE_QUEUE, imageFor, limitsOf } from './common.js';
 
 export default defineAction('sysadm/image/fetch', {
@@ -14,13 +14,13 @@ export default defineAction('sysadm/image/fetch', {
   write: true,
   async handler({ url: raw, path, overwrite = false }, ctx) {
     const { images, tasks, config } = ctx.services;
-    const url = fetchUrl(raw, config);
+    const url = fetchableUrl(raw, config.iso.import_dirs);
     const { ref, gid } = await imageFor(ctx, path ?? `${SHARED_FOLDER}/${nameFromUrl(url) ?? ''}`, true, path === undefined ? 'url' : 'path');
     if (!overwrite && (await images.exists(ref))) throw conflict(`image '${ref.path}' already exists (set overwrite to replace it)`, 'name_taken');
     const busy = tasks.activeWithKey(taskKey.image(ref.path));
     if (busy) throw conflict(`image '${ref.path}' is in use by task ${busy.id}`, 'busy');
     const command = `image fetch ${redact(url)}`;
-    const queued = queueTask(ctx, IMAGE_QUEUE, gid, 'fetch', command, taskKey.image(ref.path), async (task) => {
+    const queued = queueFor(ctx, { queue: IMAGE_QUEUE, gid, action: 'fetch', command, key: taskKey.image(ref.path), filename: ref.file, run: async (task) => {
       const temp = await images.tempPathFor(ref, task.id);
       await task.addCleanup(temp);
       const bytes = await downloadTo(task, config, url, temp, ref.file);
@@ -29,7 +29,7 @@ export default defineAction('sysadm/image/fetch', {
       await task.dropCleanup(temp);
       task.log(`fetched ${bytes} bytes into ${ref.path}`);
       return { path: ref.path, bytes };
-    }, ref.file);
+    } });
     return new Status(202, { fetch: { ...queued, path: ref.path } });
   },
 });

@@ -2,7 +2,7 @@ import { defineAction } from '../context.js';
 import { RpcError } from '../../core/errors.js';
 import { parseOvf } from '../../provision/ovf/descriptor.js';
 import { canView } from './common.js';
-import { ImageStore, type ImageEntry } from '../../store/image-store.js';
+import { ImageStore, type ImageEntry } from '../../provision/image-store.js';
 import type { Services } from '../context.js';
 
 /** What the descriptor says, for a listing; a descriptor that cannot be read is reported, not hidden. */

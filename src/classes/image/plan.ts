@@ -1,6 +1,6 @@
 import { badRequest, notAcceptable } from '../../core/errors.js';
 import type { OvfDescriptor, OvfSystem } from '../../provision/ovf/descriptor.js';
-import type { CheckedImage } from '../../store/image-store.js';
+import type { CheckedImage } from '../../provision/image-store.js';
 import { checkVmdk, vmdkInRange } from '../../provision/ovf/qemu-img.js';
 
 const MIB = 2 ** 20;

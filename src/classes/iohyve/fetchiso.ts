@@ -2,7 +2,7 @@ import { Status } from '../../core/action.js';
 import { defineAction } from '../context.js';
 import { conflict } from '../../core/errors.js';
 import { nameFromUrl, redact } from '../../store/fetch/index.js';
-import { fetchUrl } from '../fetch-url.js';
+import { fetchableUrl } from '../fetch-url.js';
 import { downloadIso } from '../../store/iso-download.js';
 import { IsoStore } from '../../store/iso-store.js';
 import { taskKey } from '../../queue/task.js';
@@ -16,7 +16,7 @@ export default defineAction('sysadm/iohyve/fetchiso', {
   write: true,
   async handler({ url: raw, name: wanted, overwrite = false }, ctx) {
     const { services } = ctx;
-    const url = fetchUrl(raw, services.config);
+    const url = fetchableUrl(raw, services.config.iso.import_dirs);
     const name = IsoStore.check(wanted ?? nameFromUrl(url) ?? '', wanted === undefined ? 'url' : 'name');
     if (!overwrite && (await services.isos.exists(name))) throw conflict(`ISO '${name}' already exists (set overwrite to replace it)`, 'name_taken');
     if (overwrite) refuseAttached(ctx, name);

@@ -4,7 +4,7 @@ import type { CallContext, Services } from '../context.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import { RecordSchema, readRecord } from '../../store/json-records.js';
 import type { TaskContext } from '../../core/task.js';
-import { queueTask as queueClassTask, type Queued } from '../queue-task.js';
+import { queueFor, type Queued } from '../queued.js';
 
 /** iohyve's VMs are the default group's, addressed by name. */
 export const IOHYVE_GROUP = 'default';
@@ -109,9 +109,10 @@ export function nextDiskLabel(labels: string[]): string {
 }
 
 
-export type { Queued } from '../queue-task.js';
-
-/** Queues an iohyve task: `gid` is IOHYVE_GROUP for guests, ALL_GROUPS for the ISO store. */
+/**
+ * Queues an iohyve task on `key` (one at a time per ISO or guest) and answers as iohyve did. `gid`
+ * is the group whose task grants reach it: IOHYVE_GROUP for guests, ALL_GROUPS for the ISO store.
+ */
 export function queueTask(ctx: CallContext, gid: string, action: string, command: string, key: string, run: (t: TaskContext) => Promise<unknown>, filename?: string): Queued {
-  return queueClassTask(ctx, 'sysadm/iohyve', gid, action, command, key, run, filename);
+  return queueFor(ctx, { queue: 'sysadm/iohyve', gid, action, command, key, run, ...(filename ? { filename } : {}) });
 }

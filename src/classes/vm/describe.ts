@@ -18,6 +18,7 @@ export function describeVm(engine: VmEngine, rt: Runtime) {
   const profile = HARDWARE_PROFILES.find((p) => p.cpus === d.cpus && p.memory_mib === d.memory_mib);
   return {
     vmid: d.vmid,
+    ...(d.num !== undefined ? { num: d.num } : {}),
     name: d.name,
     gid: d.gid,
     type: d.type,
@@ -31,6 +32,7 @@ export function describeVm(engine: VmEngine, rt: Runtime) {
     autostart: d.autostart,
     description: d.description,
     discs: d.discs,
+    ...(d.ips ? { ips: d.ips } : {}),
     ...(d.kernel ? { kernel: d.kernel } : {}),
     ...(d.initrd ? { initrd: d.initrd } : {}),
     ...(d.cmdline ? { cmdline: d.cmdline } : {}),

@@ -5,7 +5,9 @@ export default defineAction('sysadm/vm/info', {
   permission: 'vm.view',
   scope: 'vmid',
   async handler({ vmid }, ctx) {
-    await ctx.services.vms.refresh(vmid);
-    return { ...describeVm(ctx.services.vms, ctx.services.vms.get(vmid)), block_devices: await ctx.services.vms.liveBlocks(vmid) };
+    const { vms } = ctx.services;
+    await vms.refresh(vmid);
+    const [blocks, agent] = await Promise.all([vms.liveBlocks(vmid), vms.agentInfo(vmid)]);
+    return { ...describeVm(vms, vms.get(vmid)), block_devices: blocks, ...agent };
   },
 });

@@ -4,6 +4,7 @@ import { RpcError, badRequest } from '../../core/errors.js';
 import { execute } from '../../server/execute.js';
 import { authenticate, send } from '../../server/http-io.js';
 import type { DaemonServices as Services } from '../../server/services.js';
+import { links, sendError } from './envelope.js';
 
 /** What OPTIONS /v2/image answers: the methods and their parameters, as the seed documents them. */
 const DESCRIPTION = {
@@ -22,11 +23,6 @@ const DESCRIPTION = {
 
 const ALLOW = 'GET, OPTIONS';
 
-function links(req: IncomingMessage, tls: boolean): { api: string; self: string } {
-  const base = `${tls ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`;
-  return { api: `${base}/v2/`, self: `${base}/v2/image` };
-}
-
 function positive(search: URLSearchParams, key: string, max: number): number | undefined {
   const raw = search.get(key);
   if (raw === null) return undefined;
@@ -42,8 +38,8 @@ function positive(search: URLSearchParams, key: string, max: number): number | u
  */
 export async function handleVssImage(req: IncomingMessage, res: ServerResponse, search: URLSearchParams, services: Services): Promise<void> {
   const started = performance.now();
-  const _links = links(req, Boolean(services.config.tls));
-  const fail = (e: RpcError) => send(res, e.code, { _links, status: e.code, error: e.reason, message: e.message, details: e.details });
+  const _links = links(req, 'image');
+  const fail = (e: RpcError) => sendError(req, res, 'image', e);
   if (req.method === 'OPTIONS') {
     res.setHeader('Allow', ALLOW);
     return send(res, 200, { _links, data: DESCRIPTION, meta: { allow: ALLOW.split(', ') } });

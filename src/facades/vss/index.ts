@@ -1,19 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RpcError } from '../../core/errors.js';
-import { send } from '../../server/http-io.js';
-import type { DaemonServices as Services, HttpFacade } from '../../server/services.js';
+import type { HttpFacade } from '../../server/http-facade.js';
+import type { DaemonServices as Services } from '../../server/services.js';
+import { sendError } from './envelope.js';
 import { handleVssImage } from './image.js';
-
-function isVssPath(pathname: string): boolean {
-  return pathname === '/v2' || pathname.startsWith('/v2/');
-}
 
 /** VSS's REST API (DESIGN §8): the paths hyved serves so far. */
 async function handleVss(req: IncomingMessage, res: ServerResponse, url: URL, services: Services): Promise<void> {
   const path = url.pathname.replace(/\/+$/, '');
   if (path === '/v2/image') return handleVssImage(req, res, url.searchParams, services);
-  const e = new RpcError(404, `no VSS resource ${url.pathname.slice(0, 100)}: hyved serves /v2/image`);
-  send(res, 404, { status: 404, error: e.reason, message: e.message });
+  sendError(req, res, path.slice(4), new RpcError(404, `no VSS resource ${url.pathname.slice(0, 100)}: hyved serves /v2/image`));
 }
 
-export const vssFacade: HttpFacade = { owns: isVssPath, handle: handleVss };
+export const vss: HttpFacade = {
+  matches: (pathname) => pathname === '/v2' || pathname.startsWith('/v2/'),
+  handle: handleVss,
+  refuse(req, res, error) {
+    sendError(req, res, 'image', error);
+  },
+};

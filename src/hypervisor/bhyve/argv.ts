@@ -174,10 +174,12 @@ export function bhyveArgv(plan: LaunchPlan, opts: BhyveOptions): string[] {
     if (isIso(p, m.mid)) devices.push(`ahci-cd,${p}`);
     else devices.push(`virtio-blk,${p}${m.readonly ? ',ro' : ''}`);
   });
-  def.nics.forEach((_n, i) => {
+  // The cloud-init seed, read-only on virtio-blk as under QEMU.
+  if (plan.seedPath) devices.push(`virtio-blk,${checkValue('seed path', plan.seedPath)},ro`);
+  def.nics.forEach((n, i) => {
     const tap = opts.taps[i];
     if (tap === undefined) throw new Error(`bhyve: no tap interface for nic ${i}`);
-    devices.push(`virtio-net,${checkValue(`nic ${i} tap`, tap)}`);
+    devices.push(`virtio-net,${checkValue(`nic ${i} tap`, tap)}${n.mac ? `,mac=${n.mac}` : ''}`);
   });
   if (def.displays.length > 0) {
     const d = def.displays[0];

@@ -25,6 +25,10 @@ const exists = (p: string) => stat(p).then(() => true, () => false);
 class BhyveVm extends EventEmitter implements VmHandle {
   private exited = false;
   private readonly poll: NodeJS.Timeout;
+  // The nmdm console is a tty, not a QEMU chardev with a log file: not followed yet (README, Consoles).
+  readonly serial = null;
+  // VNC listens on TCP (vnc.addr); bridging it is not wired up yet.
+  readonly display = null;
 
   constructor(readonly pid: number, private readonly name: string, private readonly taps: string[], private readonly tools: BhyveTools) {
     super();

@@ -3,31 +3,54 @@ import { EventEmitter } from 'node:events';
 import { appendFile, copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from '../driver.js';
+import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type SerialPort, type VmHandle } from '../driver.js';
 import { isLinuxBridge } from '../host-nics.js';
 import { pidAlive as alive } from '../../core/pid-file.js';
 import { argvOf, waitForExit } from '../process.js';
 import type { DisplayLimits, DriverCapabilities, LaunchPlan, VmDefinition } from '../types.js';
-import { processTag, qemuArgv, runtimePaths } from './argv.js';
+import { guardedNics, processTag, qemuArgv, runtimePaths } from './argv.js';
+import { openNatLinks, type NatLinks } from './nat-link.js';
 import { QmpClient, QmpTimeout } from './qmp.js';
+import { QemuGuestAgent } from './agent.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const run = promisify(execFile);
 
 class QemuVm extends EventEmitter implements VmHandle {
   private exited = false;
+  readonly serial: SerialPort;
+  readonly display: { path: string } | null;
+  readonly agent: QemuGuestAgent;
 
   constructor(
     readonly pid: number,
     private readonly qmp: QmpClient,
     private readonly rt: ReturnType<typeof runtimePaths>,
+    def: VmDefinition,
   ) {
     super();
+    this.agent = new QemuGuestAgent(rt.qga);
     qmp.on('event', (name: string) => {
       if (name === 'STOP') this.emit('status', 'paused');
       else if (name === 'RESUME') this.emit('status', 'running');
     });
     qmp.on('close', () => this.onGone());
+    this.serial = { socketPath: rt.console, switchLog: (file) => this.switchConsoleLog(file) };
+    this.display = def.displays.length ? { path: rt.vnc } : null;
+  }
+
+  /**
+   * chardev-change swaps the serial chardev under the running guest (no output is lost: the swap
+   * happens between two guest writes). The old chardev unlinks its socket path when it goes, so
+   * a swap to the same path would leave no socket there: swap to a side path, then back.
+   */
+  private async switchConsoleLog(file: string): Promise<void> {
+    const backend = (p: string) => ({
+      type: 'socket',
+      data: { addr: { type: 'unix', data: { path: p } }, server: true, wait: false, logfile: file, logappend: true },
+    });
+    await this.qmp.execute('chardev-change', { id: 'serial0', backend: backend(this.rt.consoleSwap) });
+    await this.qmp.execute('chardev-change', { id: 'serial0', backend: backend(this.rt.console) });
   }
 
   async status(timeoutMs = 2000): Promise<RunStatus> {
@@ -90,12 +113,14 @@ class QemuVm extends EventEmitter implements VmHandle {
   detach(): void {
     this.qmp.removeAllListeners('close');
     this.qmp.close();
+    this.agent.close();
   }
 
   /** The QMP socket closes when QEMU exits; make sure the pid is really gone before saying so. */
   private async onGone(): Promise<void> {
     for (let i = 0; i < 50 && alive(this.pid); i++) await sleep(100);
     if (!alive(this.pid)) await removeRuntimeFiles(this.rt);
+    this.agent.close();
     this.exited = true;
     this.emit('exit');
   }
@@ -103,7 +128,7 @@ class QemuVm extends EventEmitter implements VmHandle {
 
 /** A stopped VM's sockets and pidfile: QEMU leaves vnc.sock (and, when killed, all of them) behind. */
 function removeRuntimeFiles(rt: ReturnType<typeof runtimePaths>): Promise<unknown> {
-  return Promise.all([rt.qmp, rt.console, rt.vnc, rt.pidfile].map((f) => rm(f, { force: true })));
+  return Promise.all([rt.qmp, rt.console, rt.consoleSwap, rt.vnc, rt.qga, rt.pidfile].map((f) => rm(f, { force: true })));
 }
 
 async function readPid(file: string): Promise<number | null> {
@@ -126,7 +151,7 @@ async function connectQmp(path: string, pid: number): Promise<QmpClient> {
   throw new HypervisorError(`cannot reach QEMU's QMP socket: ${(last as Error)?.message}`);
 }
 
-export interface QemuOptions { binary: string; imgBinary: string }
+export interface QemuOptions { binary: string; imgBinary: string; passt: string }
 
 /** The std VGA takes every size the create schema allows (tried at both ends with QEMU 7.2). */
 const VGA_SIZES: DisplayLimits = { minWidth: 320, minHeight: 200, maxWidth: 7680, maxHeight: 4320 };
@@ -160,12 +185,26 @@ export class QemuDriver implements Driver {
     await removeRuntimeFiles(rt);
     if (plan.firmware && !(await stat(rt.efiVars).catch(() => null))) await copyFile(plan.firmware.varsTemplate, rt.efiVars);
     const argv = qemuArgv(plan);
+    const guarded = guardedNics(plan.def);
+    const ipv4 = plan.def.ips?.ipv4;
+    const fixed = ipv4 === undefined ? undefined : { ipv4, prefix: plan.natPrefix ?? 24 };
+    const links = guarded.length ? await openNatLinks(plan.dir, plan.def.vmid, guarded, this.opts.passt, fixed) : null;
+    try {
+      return await this.launch(plan, argv, links);
+    } finally {
+      // QEMU holds its own copies now (or failed): the network processes live exactly as long as it does.
+      links?.close();
+    }
+  }
+
+  private async launch(plan: LaunchPlan, argv: string[], links: NatLinks | null): Promise<VmHandle> {
+    const rt = runtimePaths(plan.dir);
     await appendFile(rt.log, `${new Date().toISOString()} starting: ${this.opts.binary} ${argv.join(' ')}\n`);
     // -daemonize: the first process exits once the VM is set up, with QEMU's own error on failure.
-    const child = spawn(this.opts.binary, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.opts.binary, argv, { stdio: ['ignore', 'pipe', 'pipe', ...(links?.qemuEnds ?? [])] });
     let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
     const code = await new Promise<number | null>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
@@ -185,7 +224,12 @@ export class QemuDriver implements Driver {
     const pid = await readPid(rt.pidfile);
     if (!pid) throw new HypervisorError('QEMU started but wrote no pidfile');
     const qmp = await connectQmp(rt.qmp, pid);
-    const vm = new QemuVm(pid, qmp, rt);
+    const vm = new QemuVm(pid, qmp, rt, plan.def);
+    const failure = await links?.failure();
+    if (failure) {
+      await vm.kill();
+      throw new HypervisorError(failure);
+    }
     await qmp.execute('cont');
     return vm;
   }
@@ -198,7 +242,7 @@ export class QemuDriver implements Driver {
       await removeRuntimeFiles(rt);
       return null;
     }
-    return new QemuVm(pid, await connectQmp(rt.qmp, pid), rt);
+    return new QemuVm(pid, await connectQmp(rt.qmp, pid), rt, def);
   }
 
   /** qcow2 discs, sized in MiB. */

@@ -6,13 +6,13 @@ import { pipeline } from 'node:stream/promises';
 import { badRequest, conflict, notAcceptable, notFound } from '../core/errors.js';
 import { Locks } from '../core/locks.js';
 import { ALL_GROUPS } from '../core/permissions.js';
-import { parseOvf } from '../provision/ovf/descriptor.js';
-import { parseManifest } from '../provision/ovf/manifest.js';
-import { readOva, type Inspected, type OvaLimits } from '../provision/ovf/ova.js';
-import { firstMember } from '../provision/ovf/tar-index.js';
-import { XML_LIMITS } from '../provision/ovf/xml.js';
-import { fileStampOf } from './file-stamp.js';
-import { placeFile } from './place.js';
+import { parseOvf } from './ovf/descriptor.js';
+import { parseManifest } from './ovf/manifest.js';
+import { readOva, type Inspected, type OvaLimits } from './ovf/ova.js';
+import { firstMember } from './ovf/tar-index.js';
+import { XML_LIMITS } from './ovf/xml.js';
+import { fileStampOf } from '../store/file-stamp.js';
+import { placeFile } from '../store/place.js';
 
 /** VSS's shared folder: `images/<file>`; any other folder is a group's or an exported VM's. */
 export const SHARED_FOLDER = 'images';
@@ -37,6 +37,8 @@ export interface CheckedImage { descriptor: string; sources: Map<string, DiskSou
  * OVA files and OVF folders under images/ova/, addressed as VSS does, `<folder>/<file>.ova|ovf`;
  * a path never leaves the store. Images are checked (manifest digests, tar members) once per
  * version of the file and the result kept, so deploying a big image does not read it twice.
+ * It lives beside the OVF code rather than in store/: it checks what it stores with provision/ovf,
+ * and provision stands on store, not the other way round.
  */
 export class ImageStore {
   private readonly locks = new Locks();
