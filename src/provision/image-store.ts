@@ -13,6 +13,7 @@ import { firstMember } from './ovf/tar-index.js';
 import { XML_LIMITS } from './ovf/xml.js';
 import { fileStampOf } from '../store/file-stamp.js';
 import { placeFile } from '../store/place.js';
+import { hiddenTemp } from '../store/store-names.js';
 
 /** VSS's shared folder: `images/<file>`; any other folder is a group's or an exported VM's. */
 export const SHARED_FOLDER = 'images';
@@ -148,7 +149,7 @@ export class ImageStore {
   /** Where a transfer in progress lives until it is complete and checked: hidden, so never listed. */
   async tempPathFor(ref: ImageRef, taskId: string): Promise<string> {
     await mkdir(path.join(this.dir, ref.folder), { recursive: true, mode: 0o755 });
-    return path.join(this.dir, ref.folder, `.${ref.file}.part-${taskId.replace(/[^A-Za-z0-9_-]/g, '_')}`);
+    return hiddenTemp(path.join(this.dir, ref.folder), ref.file, taskId);
   }
 
   /** Checks a complete OVA at `temp` and moves it into place; nothing is stored when it fails. */
