@@ -405,6 +405,7 @@ test('bad create input: missing image_id, unknown image/profile/realm/key, value
   const cpu = await create({ image_id: 'tiny', hwp_id: 'custom', hwp_cpu: '3' });
   assert.equal(cpu.status, 400);
   assert.match(cpu.json.message, /hwp_cpu/);
+  assert.equal((await dc('POST', '/api/keys', { body: form({ name: 'badkey', public_key: sshPublicKey('bad@host') }), type: FORM })).status, 201);
   // user_data: not base64, too big once decoded, not text; the guest setup fields on an image without a seed.
   for (const [fields, field] of [
     [{ image_id: 'precise', user_data: 'not base64!!' }, 'user_data'],
@@ -413,7 +414,7 @@ test('bad create input: missing image_id, unknown image/profile/realm/key, value
     [{ image_id: 'precise', password: 'p'.repeat(257) }, 'password'],
     [{ image_id: 'tiny', user_data: Buffer.from('#!/bin/sh\n').toString('base64') }, 'user_data'],
     [{ image_id: 'tiny', password: 'secret' }, 'password'],
-    [{ image_id: 'noagent', keyname: 'mykey' }, 'keyname'],
+    [{ image_id: 'noagent', keyname: 'badkey' }, 'keyname'],
   ] as const) {
     const r = await create(fields);
     assert.equal(r.status, 400, `${JSON.stringify(fields).slice(0, 80)}: ${r.text}`);
@@ -433,6 +434,7 @@ test('bad create input: missing image_id, unknown image/profile/realm/key, value
   assert.equal((await dc('POST', '/api/instances', { body: JSON.stringify({ image_id: { x: 1 } }), type: 'application/json' })).status, 400);
   assert.equal((await dc('POST', '/api/instances', { body: form({ image_id: 'tiny', name: 'x'.repeat(2 << 20) }), type: FORM })).status, 413);
   assert.equal((await dc('GET', '/api/instances?format=json')).json.instances.length, 0, 'nothing was created');
+  assert.equal((await dc('DELETE', '/api/keys/badkey')).status, 204);
 });
 
 test('the seed walk-through on a real guest: create (form), list, show, run (multipart, through the agent), reboot, stop, then start/stop/destroy as the Ruby client sends them; 405 for what the state does not allow', async () => {

@@ -350,8 +350,8 @@ async function instanceCreate(ctx: Ctx): Promise<void> {
   // distribution's create task boots it itself, once written and seeded).
   if (!definition.power_on) background(call(ctx, 'vm', { action: 'state', vmid, state: 'RUNNING' }));
   const show = await viewer(ctx);
-  // The seed's keys are on the definition once the create task is done: the key asked for is shown now.
-  const i = { ...show(await info(ctx, vmid)), state: 'PENDING' as const, actions: [], keyname: setup.key?.name ?? null };
+  // A distribution and the seed's keys are on the definition once the create task is done: shown as asked for now.
+  const i = { ...show(await info(ctx, vmid)), state: 'PENDING' as const, actions: [], image_id: image.id, keyname: setup.key?.name ?? null };
   ctx.res.setHeader('Location', `${ctx.links.base}/instances/${vmid}`);
   reply(ctx, 201, () => view.instance.xml(ctx.links, i), () => ({ instance: view.instance.json(ctx.links, i) }));
 }
