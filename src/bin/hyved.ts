@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, type ConfigOverrides } from '../core/config.js
 import { startDaemon } from '../server/daemon.js';
 import { bytemark } from '../facades/bytemark/index.js';
 import { deltacloud } from '../facades/deltacloud/index.js';
+import { vss } from '../facades/vss/index.js';
 import { StartupError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { UserError, UserStore, randomPassword } from '../store/users.js';
@@ -54,7 +55,7 @@ async function main(): Promise<number> {
 }
 
 async function serve(overrides: ConfigOverrides): Promise<number> {
-  const daemon = await startDaemon(loadConfig(overrides), [deltacloud, bytemark]);
+  const daemon = await startDaemon(loadConfig(overrides), [deltacloud, bytemark, vss]);
   startedUp();
   const log = daemon.services.log;
   let stopping = false;

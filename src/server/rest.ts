@@ -4,6 +4,7 @@ import { execute } from './execute.js';
 import { authenticate, readJsonBody, send } from './http-io.js';
 import type { DaemonServices as Services } from './services.js';
 import { handleVelocity, isVelocityPath } from './velocity.js';
+import { handleUpload, isUploadPath } from './upload.js';
 import type { HttpFacade } from './http-facade.js';
 
 const ALLOW = 'PUT, OPTIONS';
@@ -17,6 +18,7 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, serv
   const url = new URL(`http://localhost${req.url?.startsWith('/') ? req.url : '/'}`);
   if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { status: 'ok', version: services.version });
   if (isVelocityPath(url.pathname)) return handleVelocity(req, res, url.pathname, services);
+  if (isUploadPath(url.pathname)) return handleUpload(req, res, url.pathname, services, url.searchParams);
   const facade = facades.find((f) => f.matches(url.pathname));
   if (facade) return facade.handle(req, res, url, services);
   const parts = url.pathname.split('/').filter(Boolean);
