@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { rssOf, startDaemon, tempDir } from '../test/helpers/daemon.js';
-import { cpuMs } from './lib.js';
+import { cpuMs, median } from './lib.js';
 import { LOOPBACK } from '../test/helpers/servers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -86,7 +86,6 @@ const best = (xs: number[]) => Math.min(...xs);
 const mibps = (ms: number) => Math.round((SIZE / 1048576 / (ms / 1000)) * 10) / 10;
 const h = best(hyved.map((x) => x.ms));
 const cu = best(curl.map((x) => x.ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const perGib = (ms: number) => Math.round((ms / 1000 / (SIZE / 2 ** 30)) * 100) / 100;
 const growth = Math.max(...hyved.map((x) => x.rssGrowth)) / 1048576;
 console.log(JSON.stringify({

@@ -6,7 +6,10 @@ import { spawn } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import type { HyvedClient } from '../src/client/client.js';
+import { MARKER, readConsoleUntil } from '../test/helpers/guest.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -173,3 +176,22 @@ export async function tcpQueues(): Promise<Map<string, { tx: number; rx: number;
   }
   return out;
 }
+
+export interface BootTime { running: number; marker: number }
+
+/**
+ * Creates the VM `def`, starts it and times the requests to RUNNING and to the guest's boot marker
+ * on its serial console; then deletes it.
+ */
+export async function timeBoot(c: HyvedClient, stateDir: string, def: Record<string, unknown>, timeoutMs = 90_000): Promise<BootTime> {
+  const t0 = performance.now();
+  const { vmid } = await c.call<{ vmid: string }>('sysadm', 'vm', def);
+  await c.call('sysadm', 'vm', { action: 'state', vmid, state: 'RUNNING' });
+  const running = performance.now() - t0;
+  await readConsoleUntil(path.join(stateDir, 'vms', vmid, 'console.sock'), new RegExp(MARKER), timeoutMs);
+  const marker = performance.now() - t0;
+  await c.call('sysadm', 'vm', { action: 'delete', vmid, force: true });
+  return { running, marker };
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

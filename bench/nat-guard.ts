@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { openNatLinks, socketPair } from '../src/hypervisor/qemu/nat-link.js';
 import { record, synFrame } from '../test/helpers/frames.js';
 import { startDaemon, tempDir } from '../test/helpers/daemon.js';
-import { MARKER, guestVm, installGuest, readConsoleUntil } from '../test/helpers/guest.js';
-import { progress, round } from './lib.js';
+import { guestVm, installGuest } from '../test/helpers/guest.js';
+import { median, progress, round, timeBoot, type BootTime } from './lib.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const MB = Number(process.env.MB ?? 64);
@@ -80,23 +80,17 @@ async function pidWith(text: string): Promise<number> {
   return NaN;
 }
 
-async function vmStart(rounds: number): Promise<Record<'guarded' | 'slirp', { running: number; marker: number }[]>> {
+async function vmStart(rounds: number): Promise<Record<'guarded' | 'slirp', BootTime[]>> {
   const stateDir = await tempDir('hyved-bench-');
   await installGuest(stateDir);
   const d = await startDaemon({ log: { level: 'warn' } }, stateDir);
   const c = await d.client();
-  const out = { guarded: [] as { running: number; marker: number }[], slirp: [] as { running: number; marker: number }[] };
+  const out = { guarded: [] as BootTime[], slirp: [] as BootTime[] };
   try {
     for (let i = 0; i < rounds; i++) {
       for (const kind of ['guarded', 'slirp'] as const) {
-        const t0 = performance.now();
         const nic = { type: 'NAT', host_loopback: kind === 'slirp' };
-        const { vmid } = await c.call<{ vmid: string }>('sysadm', 'vm', guestVm(`${kind}${i}`, { nics: [nic] }));
-        await c.call('sysadm', 'vm', { action: 'state', vmid, state: 'RUNNING' });
-        const running = performance.now() - t0;
-        await readConsoleUntil(path.join(stateDir, 'vms', vmid, 'console.sock'), new RegExp(MARKER), 90_000);
-        out[kind].push({ running, marker: performance.now() - t0 });
-        await c.call('sysadm', 'vm', { action: 'delete', vmid, force: true });
+        out[kind].push(await timeBoot(c, stateDir, guestVm(`${kind}${i}`, { nics: [nic] })));
       }
     }
   } finally {
@@ -106,7 +100,6 @@ async function vmStart(rounds: number): Promise<Record<'guarded' | 'slirp', { ru
   return out;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const dir = await tempDir('hyved-bench-nat-');
 const cells: Record<'direct' | 'relay' | 'guard', { mbs: number; rss: number }[]> = { direct: [], relay: [], guard: [] };

@@ -12,6 +12,7 @@ import { installDistribution } from '../test/helpers/dist.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { seedFiles, vvfatArgv } from '../src/provision/cloud-init.js';
 import { hashPassword } from '../src/provision/sha512-crypt.js';
+import { median } from './lib.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const MARKER = 'HYVED-FIRSTBOOT-RAN';
@@ -62,7 +63,6 @@ async function viaHyved(stateDir: string, round: number): Promise<number> {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const stateDir = await tempDir('hyved-bench-');
 const distDir = await installDistribution(stateDir, 'bench');

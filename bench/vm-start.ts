@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startDaemon } from '../test/helpers/daemon.js';
-import { GUEST_DIR, MARKER, guestVm, installGuest, readConsoleUntil } from '../test/helpers/guest.js';
+import { GUEST_DIR, MARKER, guestVm, installGuest } from '../test/helpers/guest.js';
+import { median, timeBoot, type BootTime } from './lib.js';
 import { tempDir } from '../test/helpers/daemon.js';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -34,21 +35,15 @@ async function directBoot(): Promise<number> {
   return ms;
 }
 
-async function viaHyved(rounds: number): Promise<{ running: number; marker: number }[]> {
+async function viaHyved(rounds: number): Promise<BootTime[]> {
   const stateDir = await tempDir('hyved-bench-');
   await installGuest(stateDir);
   const d = await startDaemon({ log: { level: 'warn' } }, stateDir);
   const c = await d.client();
-  const out: { running: number; marker: number }[] = [];
+  const out: BootTime[] = [];
   try {
     for (let i = 0; i < rounds; i++) {
-      const t0 = performance.now();
-      const { vmid } = await c.call<{ vmid: string }>('sysadm', 'vm', guestVm(`bench${i}`));
-      await c.call('sysadm', 'vm', { action: 'state', vmid, state: 'RUNNING' });
-      const running = performance.now() - t0;
-      await readConsoleUntil(path.join(stateDir, 'vms', vmid, 'console.sock'), new RegExp(MARKER), 60_000);
-      out.push({ running, marker: performance.now() - t0 });
-      await c.call('sysadm', 'vm', { action: 'delete', vmid, force: true });
+      out.push(await timeBoot(c, stateDir, guestVm(`bench${i}`), 60_000));
     }
   } finally {
     c.close();
@@ -57,10 +52,9 @@ async function viaHyved(rounds: number): Promise<{ running: number; marker: numb
   return out;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const direct: number[] = [];
-const hyved: { running: number; marker: number }[] = [];
+const hyved: BootTime[] = [];
 // Interleaved, so a noisy neighbour hurts both sides alike.
 for (let i = 0; i < ROUNDS; i++) {
   direct.push(await directBoot());
