@@ -1,0 +1,90 @@
+import { useEffect, useState } from 'preact/hooks';
+import { errorText, formatBytes, html } from './html.js';
+import { store, useStore, type Task } from './store.js';
+
+export function Progress({ task }: { task: Task }) {
+  const pct = task.state === 'finished' && task.result === 'success' ? 100 : Math.floor(task.progress?.percent ?? 0);
+  const label = `${task.filename ?? task.process_id}: ${task.state === 'finished' ? task.result : `${pct}%`}`;
+  return html`<span class="progress">
+    <progress max="100" value=${task.progress?.percent === null && task.state !== 'finished' ? undefined : pct} aria-label=${label} data-task=${task.process_id}></progress>
+    <span>${task.state === 'finished' ? `${task.result}${task.error ? `: ${task.error}` : ''}` : `${pct}%`}</span>
+  </span>`;
+}
+
+export function IsoStore() {
+  const s = useStore();
+  const [isos, setIsos] = useState<{ name: string; size: number; modified: string }[]>([]);
+  const [error, setError] = useState('');
+  const [fetching, setFetching] = useState<string[]>([]);
+  const reload = () =>
+    store.api.call<{ isos: typeof isos }>('sysadm', 'iohyve', { action: 'listisos' }).then(
+      (r) => setIsos(r.isos),
+      (e) => setError(errorText(e)),
+    );
+  // A fetch that finishes adds its ISO: reload when one of ours does.
+  const done = fetching.filter((id) => s.tasks.get(id)?.state === 'finished').join();
+  useEffect(() => void reload(), [done]);
+  const fetchIso = async (e: Event) => {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    const data = new FormData(form);
+    setError('');
+    try {
+      const name = String(data.get('name') ?? '').trim();
+      const r = await store.api.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url: String(data.get('url')).trim(), ...(name ? { name } : {}) });
+      setFetching((f) => [...f, r.fetchiso.queueid]);
+      form.reset();
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  const remove = async (name: string) => {
+    if (!confirm(`Delete ${name}?`)) return;
+    await store.api.call('sysadm', 'iohyve', { action: 'rmiso', name }).then(reload, (e) => setError(errorText(e)));
+  };
+  return html`<section aria-labelledby="isos-title">
+    <h1 id="isos-title">ISO store</h1>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${s.can('sysadm/iohyve', 'fetchiso') &&
+    html`<form class="inline" onSubmit=${fetchIso} aria-label="Fetch an ISO">
+      <label>URL <input name="url" type="url" required placeholder="https://…/image.iso" /></label>
+      <label>Store as <input name="name" placeholder="(from the URL)" /></label>
+      <button type="submit">Fetch</button>
+    </form>`}
+    ${fetching.map((id) => {
+      const t = s.tasks.get(id);
+      return t ? html`<div class="fetch"><${Progress} task=${t} /></div>` : html`<div class="fetch">Queued…</div>`;
+    })}
+    <div class="scroll"><table>
+      <thead><tr><th scope="col">Name</th><th scope="col">Size</th><th scope="col">Modified</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
+      <tbody>
+        ${isos.map(
+          (i) => html`<tr data-iso=${i.name}><th scope="row">${i.name}</th><td>${formatBytes(i.size)}</td><td>${new Date(i.modified).toLocaleString()}</td>
+            <td>${s.can('sysadm/iohyve', 'rmiso') && html`<button type="button" class="danger" aria-label=${`Delete ${i.name}`} onClick=${() => remove(i.name)}>Delete</button>`}</td></tr>`,
+        )}
+      </tbody>
+    </table></div>
+    ${isos.length === 0 && html`<p class="empty">The store is empty.</p>`}
+  </section>`;
+}
+
+export function TaskList() {
+  const s = useStore();
+  const [error, setError] = useState('');
+  const tasks = [...s.tasks.values()].reverse();
+  const cancel = (id: string) => store.api.call('rpc', 'dispatcher', { action: 'kill', job_id: id }).catch((e) => setError(errorText(e)));
+  return html`<section aria-labelledby="tasks-title">
+    <h1 id="tasks-title">Tasks</h1>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${tasks.length === 0 && html`<p class="empty">No tasks.</p>`}
+    <ul class="tasks">
+      ${tasks.map(
+        (t) => html`<li data-task-row=${t.process_id}>
+          <span class="task-name">${t.description ?? t.action ?? t.commands?.[0] ?? t.process_id}</span>
+          <${Progress} task=${t} />
+          ${t.state !== 'finished' && s.can('rpc/dispatcher', 'kill') && html`<button type="button" class="secondary" onClick=${() => cancel(t.process_id)}>Cancel</button>`}
+        </li>`,
+      )}
+    </ul>
+  </section>`;
+}
