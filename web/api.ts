@@ -138,8 +138,10 @@ export class Api {
   }
 
   async subscribe(topics: string[]): Promise<void> {
-    this.topics = [...new Set([...this.topics, ...topics])];
-    const r = await this.call<{ seq: number; gap?: boolean }>('events', 'subscribe', this.lastSeq ? { events: this.topics, since: this.lastSeq } : { events: this.topics });
+    const events = [...new Set([...this.topics, ...topics])];
+    const r = await this.call<{ seq: number; gap?: boolean }>('events', 'subscribe', this.lastSeq ? { events, since: this.lastSeq } : { events });
+    // Kept only once granted: a type the user may not receive is refused with 403.
+    this.topics = events;
     if (r.gap) this.onGap();
     if (!this.lastSeq || r.gap) this.lastSeq = r.seq;
   }

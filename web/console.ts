@@ -90,8 +90,13 @@ export function VncConsole({ vmid }: { vmid: string }) {
       const rfb = new RFB(box.current!, url, { wsProtocols: ['binary'] });
       rfb.scaleViewport = true;
       rfb.addEventListener('connect', () => setStatus('Connected'));
-      rfb.addEventListener('disconnect', () => !closed && setStatus('Disconnected'));
-      dispose = () => rfb.disconnect();
+      let connected = true;
+      rfb.addEventListener('disconnect', () => {
+        connected = false;
+        if (!closed) setStatus('Disconnected');
+      });
+      // noVNC logs an error when told to disconnect twice (the VM's stop already closed it).
+      dispose = () => connected && rfb.disconnect();
     })().catch((e) => setStatus(`Display unavailable: ${errorText(e)}`));
     return () => {
       closed = true;

@@ -38,7 +38,7 @@ function Field({ name, prop, error }: { name: string; prop: Prop; error?: string
   const options = choices(name) ?? (prop.enum as string[] | undefined);
   const control = options
     ? html`<select id=${id} name=${name} aria-invalid=${error ? 'true' : undefined} aria-describedby=${described}>${options.map((o) => html`<option value=${o}>${o || '—'}</option>`)}</select>`
-    : html`<input id=${id} name=${name} type=${type === 'integer' ? 'number' : 'text'} min=${prop.minimum} max=${prop.maximum} value=${DEFAULTS[name] ?? ''}
+    : html`<input id=${id} name=${name} type=${type === 'integer' ? 'number' : 'text'} min=${prop.minimum} max=${prop.maximum} defaultValue=${DEFAULTS[name] ?? ''}
         aria-invalid=${error ? 'true' : undefined} aria-describedby=${described} />`;
   return html`<div class="field"><label for=${id}>${label(name)}</label>${control}${help}${err}</div>`;
 }
@@ -125,7 +125,7 @@ export function CreateDialog({ onClose }: { onClose: () => void }) {
       ${message && html`<p class="error" role="alert" data-form-error>${message}</p>`}
       <div class="grid">
         ${primary.map((k) => html`<${Field} name=${k} prop=${props[k]} error=${errors[k]} />`)}
-        ${props.discs && html`<div class="field"><label for="f-disc">Disc size (MiB)</label><input id="f-disc" name="disc_size" type="number" min="1" value="1024" />${err('disc_size')}</div>`}
+        ${props.discs && html`<div class="field"><label for="f-disc">Disc size (MiB)</label><input id="f-disc" name="disc_size" type="number" min="1" defaultValue="1024" />${err('disc_size')}</div>`}
         ${props.media &&
         html`<div class="field"><label for="f-iso">Install medium</label>
           <select id="f-iso" name="iso"><option value="">None</option>${isos.map((i) => html`<option value=${i}>${i}</option>`)}</select>

@@ -15,7 +15,7 @@ export interface Task {
   commands?: string[];
   gid?: string;
 }
-export interface ActionSchema { permission: unknown; args: Record<string, unknown>; result: unknown }
+export interface ActionSchema { permission: unknown; may_write?: boolean; args: Record<string, unknown>; result: unknown }
 export type Schemas = Record<string, Record<string, ActionSchema>> & { $defs?: Record<string, unknown> };
 
 /**
@@ -47,6 +47,11 @@ export class Store {
     return Boolean(this.schemas[key]?.[action]);
   }
 
+  /** Whether the user may also use the action's state-changing form (vm state: vm.state, not just vm.view). */
+  canChange(key: string, action: string): boolean {
+    return this.can(key, action) && this.schemas[key][action].may_write !== false;
+  }
+
   changed(): void {
     if (this.frame) return;
     this.frame = requestAnimationFrame(() => {
@@ -63,8 +68,9 @@ export class Store {
 
   async load(): Promise<void> {
     this.schemas = await this.api.call<Schemas>('rpc', 'schema', {});
-    const topics = ['vm', 'dispatcher'];
-    await this.api.subscribe(topics);
+    await this.api.subscribe(['vm']);
+    // Task progress needs task.view; without it the dashboard shows no progress rather than failing.
+    await this.api.subscribe(['dispatcher']).catch(() => {});
     if (this.can('sysadm/vm', 'definitions')) {
       this.definitions = await this.api.call('sysadm', 'vm', { action: 'definitions' });
       this.groups = (this.definitions.groups as Group[] | undefined) ?? [];

@@ -80,7 +80,7 @@ export function TaskList() {
     <ul class="tasks">
       ${tasks.map(
         (t) => html`<li data-task-row=${t.process_id}>
-          <span class="task-name">${t.description ?? t.action ?? t.commands?.[0] ?? t.process_id}</span>
+          <span class="task-name">${t.description ?? t.action ?? t.commands?.[0] ?? t.process_id}${t.filename ? ` (${t.filename})` : ''}</span>
           <${Progress} task=${t} />
           ${t.state !== 'finished' && s.can('rpc/dispatcher', 'kill') && html`<button type="button" class="secondary" onClick=${() => cancel(t.process_id)}>Cancel</button>`}
         </li>`,

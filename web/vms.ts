@@ -16,7 +16,7 @@ const ACTIONS: Record<string, { label: string; action: string; args?: Record<str
 
 /** The actions the VM's state allows now that the user may also call. */
 function allowed(vm: { actions?: string[] }): string[] {
-  return (vm.actions ?? []).filter((a) => ACTIONS[a] && store.can('sysadm/vm', ACTIONS[a].action));
+  return (vm.actions ?? []).filter((a) => ACTIONS[a] && store.canChange('sysadm/vm', ACTIONS[a].action));
 }
 
 export function ActionButtons({ vm, onError }: { vm: { vmid: string; name: string; actions?: string[] }; onError: (m: string) => void }) {
