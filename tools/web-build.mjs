@@ -18,7 +18,7 @@ const result = await build({
   splitting: true,
   format: 'esm',
   target: 'es2022',
-  minify: true,
+  minify: process.env.HYVED_WEB_MINIFY !== '0',
   sourcemap: false,
   outdir: out,
   entryNames: '[name]-[hash]',

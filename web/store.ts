@@ -32,7 +32,7 @@ export class Store {
   version = 0;
   private readonly listeners = new Set<() => void>();
   private frame = 0;
-  private readonly reloadTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly reloads = new Map<string, { timer: ReturnType<typeof setTimeout> | undefined; running: boolean; again: boolean }>();
 
   constructor() {
     this.api.on((name, args) => {
@@ -99,8 +99,30 @@ export class Store {
     if (row) row.state = e.state;
     this.changed();
     // A new or deleted VM, and the actions the new state allows, come with the group's list.
-    clearTimeout(this.reloadTimers.get(e.gid));
-    this.reloadTimers.set(e.gid, setTimeout(() => void this.loadGroup(e.gid).catch(() => {}), 150));
+    this.reloadSoon(e.gid);
+  }
+
+  /**
+   * One list reload per group at a time, 150 ms after the last event: a storm of state changes
+   * (200 VMs started at once) costs a few reloads, not one per event.
+   */
+  private reloadSoon(gid: string): void {
+    const r = this.reloads.get(gid) ?? { timer: undefined, running: false, again: false };
+    this.reloads.set(gid, r);
+    if (r.running) {
+      r.again = true;
+      return;
+    }
+    clearTimeout(r.timer);
+    r.timer = setTimeout(async () => {
+      r.running = true;
+      await this.loadGroup(gid).catch(() => {});
+      r.running = false;
+      if (r.again) {
+        r.again = false;
+        this.reloadSoon(gid);
+      }
+    }, 150);
   }
 
   private onTask(e: Task): void {

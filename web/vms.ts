@@ -1,3 +1,4 @@
+import { Component } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { CreateDialog } from './create.js';
 import { SerialConsole, VncConsole } from './console.js';
@@ -46,14 +47,29 @@ function State({ state }: { state: string }) {
   return html`<span class=${`state state-${state.toLowerCase()}`} data-state=${state}>${state}</span>`;
 }
 
-function Row({ vm, onError }: { vm: VmRow; onError: (m: string) => void }) {
-  return html`<tr data-vm=${vm.name}>
-    <th scope="row"><a href=${`#/vm/${encodeURIComponent(vm.vmid)}`}>${vm.name}</a></th>
-    <td><${State} state=${vm.state} /></td>
-    <td>${vm.cpus}</td>
-    <td>${vm.memory_mib} MiB</td>
-    <td><${ActionButtons} vm=${vm} onError=${onError} /></td>
-  </tr>`;
+interface RowProps { vm: VmRow; onError: (m: string) => void }
+
+const shown = (v: VmRow) => `${v.name}|${v.state}|${v.cpus}|${v.memory_mib}|${(v.actions ?? []).join()}`;
+
+/** Re-renders only when what it shows changed: a list reload brings 200 new objects, mostly equal. */
+class Row extends Component<RowProps> {
+  private last = '';
+  shouldComponentUpdate(next: RowProps): boolean {
+    const key = shown(next.vm);
+    if (key === this.last) return false;
+    this.last = key;
+    return true;
+  }
+  render({ vm, onError }: RowProps) {
+    this.last ||= shown(vm);
+    return html`<tr data-vm=${vm.name}>
+      <th scope="row"><a href=${`#/vm/${encodeURIComponent(vm.vmid)}`}>${vm.name}</a></th>
+      <td><${State} state=${vm.state} /></td>
+      <td>${vm.cpus}</td>
+      <td>${vm.memory_mib} MiB</td>
+      <td><${ActionButtons} vm=${vm} onError=${onError} /></td>
+    </tr>`;
+  }
 }
 
 export function VmList() {
@@ -73,7 +89,7 @@ export function VmList() {
         <h2 id=${`g-${g.gid}`}>${g.gid}${g.description ? html` <small>${g.description}</small>` : ''}</h2>
         ${vms.length === 0
           ? html`<p class="empty">No VMs in this group.</p>`
-          : html`<div class="scroll"><table>
+          : html`<div class="scroll"><table class="vms">
               <thead><tr><th scope="col">Name</th><th scope="col">State</th><th scope="col">CPUs</th><th scope="col">Memory</th><th scope="col">Actions</th></tr></thead>
               <tbody>${vms.map((vm) => html`<${Row} key=${vm.vmid} vm=${vm} onError=${setError} />`)}</tbody>
             </table></div>`}
