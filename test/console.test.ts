@@ -1,7 +1,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HyvedClient } from '../src/client/client.js';
@@ -186,7 +186,12 @@ test('a viewer that stops reading is dropped at the bound; the others get every 
   // The guest's UART manages some 30 KB/s under TCG, less than the kernel's socket buffers hold;
   // so the bulk goes into the log file the way QEMU writes it, while the guest sits at its prompt.
   const dir = path.join(stateDir, 'vms', vmid, 'console');
-  const newest = (await readdir(dir)).filter((f) => /^serial-\d+\.log$/.test(f)).sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0])).at(-1)!;
+  // The file QEMU writes now: a full one may still be on its way out (a rotation pending), and bytes
+  // added to it after the daemon's last read of it would never be read.
+  const newest = await waitFor(async () => {
+    const seg = (await readdir(dir)).filter((f) => /^serial-\d+\.log$/.test(f)).sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0])).at(-1)!;
+    return (await stat(path.join(dir, seg))).size < CONSOLE.segment_bytes ? seg : undefined;
+  }, 'no rotation pending', 30_000, 100);
   // More than loopback TCP buffers take in (some 4–8 MB here) before the daemon's queue grows.
   const bulk = Buffer.alloc(16 << 20, 'hyved console fan-out\r\n');
   await appendFile(path.join(dir, newest), bulk);

@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../core/logger.js';
@@ -38,6 +38,7 @@ export interface SerialConsoleOptions {
 const READ_CHUNK = 256 * 1024;
 /** inotify can coalesce or (on overflow) lose events: a slow poll makes sure output is never left unread. */
 const POLL_MS = 1000;
+const ROTATION_RETRY_MS = 10_000;
 
 interface Attached {
   viewer: ConsoleViewer;
@@ -65,6 +66,7 @@ export class SerialConsole {
   private watcher: FSWatcher | null = null;
   private poll: NodeJS.Timeout | null = null;
   private pumping = false;
+  private retryRotationAt = 0;
   private again = false;
   private closed = false;
   private input: net.Socket | null = null;
@@ -267,15 +269,25 @@ export class SerialConsole {
     }
   }
 
-  /** Points the hypervisor at the next segment, then finishes the full one before following the new. */
+  /**
+   * Points the hypervisor at the next segment, then finishes the full one before following the new.
+   * A failed switch is tried again later; the new file exists once QEMU has opened it, so whichever
+   * half of the switch went through, the file followed is the one written.
+   */
   private async rotate(): Promise<void> {
+    if (Date.now() < this.retryRotationAt) return;
     const next = await this.o.log.next();
-    await this.o.port.switchLog(next.path);
+    try {
+      await this.o.port.switchLog(next.path);
+    } catch (err) {
+      this.retryRotationAt = Date.now() + ROTATION_RETRY_MS;
+      this.o.logger.warn(`console: cannot move the serial log to ${next.path}, trying again in ${ROTATION_RETRY_MS / 1000} s: ${(err as Error).message}`);
+    }
     // The input socket was replaced with the chardev: the next keystroke reconnects.
     this.input?.destroy();
     this.input = null;
     await this.readToEnd();
-    await this.follow(next.path, 0);
+    if (await stat(next.path).then(() => true, () => false)) await this.follow(next.path, 0);
   }
 
   /** Once the pump has read everything written so far. */
