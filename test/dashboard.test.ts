@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -44,6 +45,38 @@ async function waitForTerminal(p: Page, pattern: RegExp, ms: number): Promise<st
     await p.waitForTimeout(200);
   }
   assert.fail(`terminal never showed ${pattern}; it shows:\n${text}`);
+}
+
+/** A TCP relay to a daemon (`to`, set once it runs), whose connections the test can cut and let come back. */
+async function relay(): Promise<{ port: number; to: string; cut(): Promise<void>; resume(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((inbound) => {
+    const target = new URL(r.to);
+    const outbound = net.connect(Number(target.port), target.hostname);
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        inbound.destroy();
+        outbound.destroy();
+        sockets.delete(s);
+      });
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  const listen = (port: number) => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  await listen(0);
+  const r = {
+    port: (server.address() as net.AddressInfo).port,
+    to: '',
+    async cut() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    resume: () => listen(r.port),
+  };
+  return r;
 }
 
 before(async () => {
@@ -231,6 +264,38 @@ test('an idle session ends: the page returns to sign-in and says why', async () 
   } finally {
     await ctx.close();
     await idle.stop();
+  }
+});
+
+test('the connection drops and comes back: a banner, then the events missed meanwhile are replayed (since)', async () => {
+  const r = await relay();
+  // The relay's origin is allowed as a reverse proxy's would be; the page is served through it.
+  const own = await startDaemon({ origins: [`http://127.0.0.1:${r.port}`] });
+  r.to = own.url;
+  const c = await own.client();
+  const ctx = await browser.newContext();
+  try {
+    const gone = await c.call<{ vmid: string }>('sysadm', 'vm', { action: 'create', name: 'gone', gid: 'default', cpus: 1, memory_mib: 64 });
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(TIMEOUT);
+    await p.goto(`http://127.0.0.1:${r.port}/`);
+    await signIn(p, 'admin', own.adminPassword);
+    await stateOf(p, 'gone').waitFor();
+    await r.cut();
+    await p.locator('[data-banner="down"]').waitFor();
+    await c.call('sysadm', 'vm', { action: 'delete', vmid: gone.vmid });
+    await c.call('sysadm', 'vm', { action: 'create', name: 'added', gid: 'default', cpus: 1, memory_mib: 64 });
+    await r.resume();
+    await p.locator('[data-banner="up"]').waitFor();
+    await stateOf(p, 'added').waitFor();
+    await row(p, 'gone').waitFor({ state: 'detached' });
+    // Still signed in: the kept token signed the new connection in.
+    assert.equal(await p.getByLabel('Password').count(), 0);
+  } finally {
+    c.close();
+    await ctx.close();
+    await r.cut().catch(() => {});
+    await own.stop();
   }
 });
 
