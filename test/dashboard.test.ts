@@ -233,7 +233,7 @@ test('no errors in the page console so far', () => {
 });
 
 test('a user with only vm.view sees the VMs but no create or action buttons', async () => {
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
   const p = await ctx.newPage();
   p.setDefaultTimeout(TIMEOUT);
   await p.goto(`${d.url}/`);
