@@ -232,13 +232,24 @@ test('no errors in the page console so far', () => {
   assert.deepEqual(pageErrors, []);
 });
 
-test('a user with only vm.view sees the VMs but no create or action buttons', async () => {
+test('a user with only vm.view, by keyboard on a phone in dark mode: the VMs, no create or action buttons', async () => {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
   const p = await ctx.newPage();
   p.setDefaultTimeout(TIMEOUT);
   await p.goto(`${d.url}/`);
-  await signIn(p, 'viewer', 'viewer-pass-1');
+  // By keyboard alone: the user name field has the focus, Tab moves on, Enter signs in.
+  await p.getByLabel('User name').waitFor();
+  await p.keyboard.type('viewer');
+  await p.keyboard.press('Tab');
+  await p.keyboard.type('viewer-pass-1');
+  await p.keyboard.press('Enter');
   await stateOf(p, 'dash').waitFor();
+  await p.keyboard.press('Tab');
+  assert.equal(await p.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+  await p.keyboard.press('Enter');
+  await p.keyboard.press('Tab');
+  assert.equal(await p.evaluate(() => document.activeElement?.textContent), 'dash', 'the skip link leads to the VM list');
+  assert.equal(await p.evaluate(() => location.hash), '', 'and leaves the route alone');
   assert.equal(await p.locator('button[data-action]').count(), 0);
   assert.equal(await p.getByRole('button', { name: 'Create VM' }).count(), 0);
   assert.equal(await p.getByRole('link', { name: 'ISO store' }).count(), 0);

@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Link } from './api.js';
 import { errorText, html } from './html.js';
 import { IsoStore, TaskList } from './stores.js';
@@ -18,6 +18,9 @@ function useHash(): string {
 function SignIn({ message, onDone }: { message: string; onDone: () => void }) {
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  const first = useRef<HTMLInputElement>(null);
+  // `autofocus` is not applied to fields a script inserts after the page loaded.
+  useEffect(() => first.current?.focus(), []);
   const submit = async (e: Event) => {
     e.preventDefault();
     const form = new FormData(e.target as HTMLFormElement);
@@ -36,7 +39,7 @@ function SignIn({ message, onDone }: { message: string; onDone: () => void }) {
     <form onSubmit=${submit} aria-labelledby="signin-title">
       <h1 id="signin-title">hyved</h1>
       ${message && html`<p class="notice" role="status">${message}</p>`}
-      <label>User name <input name="username" autocomplete="username" required autofocus /></label>
+      <label>User name <input name="username" autocomplete="username" required ref=${first} /></label>
       <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
       ${error && html`<p class="error" role="alert">${error}</p>`}
       <button type="submit" disabled=${busy}>Sign in</button>
@@ -66,6 +69,12 @@ function Banner() {
   return null;
 }
 
+/** The hash is the route: the skip link moves the focus without changing it. */
+function skip(e: Event): void {
+  e.preventDefault();
+  document.getElementById('main')?.focus();
+}
+
 function Shell({ onSignOut }: { onSignOut: () => void }) {
   const s = useStore();
   const hash = useHash();
@@ -77,7 +86,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
     ['tasks', 'Tasks', s.can('rpc/dispatcher', 'list')],
   ] as const;
   return html`<div class="shell">
-    <a class="skip" href="#main">Skip to content</a>
+    <a class="skip" href="#main" onClick=${skip}>Skip to content</a>
     <header>
       <span class="brand">hyved</span>
       <nav aria-label="Main">
