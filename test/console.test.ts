@@ -1,7 +1,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { appendFile, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HyvedClient } from '../src/client/client.js';
@@ -11,8 +11,9 @@ import { MARKER, guestVm, installGuest } from './helpers/guest.js';
 import { attach, openSocket, ticket, type ConsoleViewer } from './helpers/console.js';
 import { waitFor } from './helpers/wait.js';
 
-// Small files and buffers so rotation and slow-viewer drops happen within a test's output.
-const CONSOLE = { segment_bytes: 65536, segments: 2, ring_bytes: 16384, viewer_buffer_bytes: 65536, ticket_ttl_s: 3 };
+// Small segments, so rotation happens within a test's output; a viewer bound above the burst of a few
+// reads (256 KiB each) that a viewer that does read can have queued for a moment.
+const CONSOLE = { segment_bytes: 65536, segments: 2, ring_bytes: 16384, viewer_buffer_bytes: 1 << 20, ticket_ttl_s: 3 };
 // ash asks the terminal for the cursor position (ESC [6n) after each prompt.
 const PROMPT = /[#$] (\x1b\[6n)?$/;
 
@@ -22,8 +23,8 @@ let c: HyvedClient;
 let vmid: string;
 const viewers: ConsoleViewer[] = [];
 
-async function daemon(): Promise<void> {
-  d = await startDaemon({ console: CONSOLE }, stateDir);
+async function daemon(console: Record<string, number> = CONSOLE): Promise<void> {
+  d = await startDaemon({ console }, stateDir);
   c = await d.client();
 }
 
@@ -150,7 +151,8 @@ test('a viewer that reconnects with since gets exactly the bytes it missed, none
   const again = await view();
   again.control({ type: 'replay', since: seen });
   await run(w, 'echo after');
-  const end = (again.hello.offset as number) + again.bytes().length;
+  const end = (w.hello.offset as number) + w.bytes().length;
+  await waitFor(() => seen + again.bytes().length >= end || undefined, () => `the replaying viewer to catch up (at ${seen + again.bytes().length} of ${end})`, 10_000);
   const expected = await logBytes(seen, end);
   assert.match(expected.toString('latin1'), /missed-5/);
   assert.deepEqual(again.bytes(), expected, 'replayed + live bytes are the log from since on, in order, once');
@@ -179,24 +181,24 @@ test('the log rotates into bounded files and keeps offsets continuous', async ()
 });
 
 test('a viewer that stops reading is dropped at the bound; the others get every byte', async () => {
+  // The guest's UART manages some 30 KB/s under TCG, less than the kernel's socket buffers hold;
+  // so the bulk goes into the log file the way QEMU writes it, while the guest sits at its prompt.
+  // Segments larger than the bulk (a daemon restart with another config): a rotation in the middle
+  // would leave the rest of the test's write in a file the daemon has finished with.
+  c.close();
+  assert.equal(await d.stop(), 0);
+  await daemon({ ...CONSOLE, segment_bytes: 64 << 20 });
   const slow = await view();
   const fast = await view();
   // Stop reading at the TCP level: the daemon's send queue for this viewer grows.
   (slow.ws as unknown as { _socket: net.Socket })._socket.pause();
-  // The guest's UART manages some 30 KB/s under TCG, less than the kernel's socket buffers hold;
-  // so the bulk goes into the log file the way QEMU writes it, while the guest sits at its prompt.
   const dir = path.join(stateDir, 'vms', vmid, 'console');
-  // The file QEMU writes now: a full one may still be on its way out (a rotation pending), and bytes
-  // added to it after the daemon's last read of it would never be read.
-  const newest = await waitFor(async () => {
-    const seg = (await readdir(dir)).filter((f) => /^serial-\d+\.log$/.test(f)).sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0])).at(-1)!;
-    return (await stat(path.join(dir, seg))).size < CONSOLE.segment_bytes ? seg : undefined;
-  }, 'no rotation pending', 30_000, 100);
+  const newest = (await readdir(dir)).filter((f) => /^serial-\d+\.log$/.test(f)).sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0])).at(-1)!;
   // More than loopback TCP buffers take in (some 4–8 MB here) before the daemon's queue grows.
   const bulk = Buffer.alloc(16 << 20, 'hyved console fan-out\r\n');
-  await appendFile(path.join(dir, newest), bulk);
   const start = fast.hello.offset as number;
-  await waitFor(() => fast.bytes().length >= bulk.length || undefined, 'the fast viewer to get the bulk', 60_000);
+  await appendFile(path.join(dir, newest), bulk);
+  await waitFor(() => fast.bytes().length >= bulk.length || undefined, () => `the fast viewer to get the bulk (it has ${fast.bytes().length} bytes)`, 60_000);
   // Cut, not closed: a close frame would wait behind the data it does not read. Reading again, it
   // finds the connection gone before the bulk's end.
   (slow.ws as unknown as { _socket: net.Socket })._socket.resume();

@@ -1,12 +1,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DOMParser, type Document, type Element } from '@xmldom/xmldom';
 import { VM_TRANSITIONS } from '../src/hypervisor/states.js';
-import { runHyved, startDaemon, type TestDaemon } from './helpers/daemon.js';
+import type { HyvedClient } from '../src/client/client.js';
+import { runHyved, startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
+import { installDistribution } from './helpers/dist.js';
 import { GUEST_DIR, MARKER, readConsoleUntil } from './helpers/guest.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -16,12 +19,22 @@ import { waitFor } from './helpers/wait.js';
 // (no Ruby gems offline): its requests are written out as it sends them.
 
 let d: TestDaemon;
+let c: HyvedClient;
 let admin: string;
+// Every event the admin's connection receives: no secret may be in one.
+const events: unknown[] = [];
 const basic = (user: string, password: string) => 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64');
 const USERS = { viewer: 'viewer-pass-1', labonly: 'labonly-pass-1' };
 
 before(async () => {
-  d = await startDaemon({ groups: { lab: {} }, vm: { stop_timeout_s: 10 } });
+  // The test distribution (test/helpers/dist.ts): its guest reads the cloud-init seed with
+  // test/guest/boot.d/50-nocloud.sh and reports what it applied on its console.
+  const stateDir = await tempDir();
+  await installDistribution(stateDir, 'precise');
+  d = await startDaemon({ groups: { lab: {} }, vm: { stop_timeout_s: 10 } }, stateDir);
+  c = await d.client();
+  c.on('event', (name: string, a: unknown) => events.push({ name, a }));
+  await c.call('events', 'subscribe', ['dispatcher', 'vm', 'audit']);
   admin = basic('admin', d.adminPassword);
   // The guest's kernel as the image `tiny`: <name>-vmlinuz with <name>-initrd.gz beside it.
   const boot = path.join(d.stateDir, 'images', 'boot');
@@ -35,7 +48,10 @@ before(async () => {
   const lab = ['--group', 'lab', '--perm', 'vm.view', '--perm', 'vm.state', '--perm', 'vm.create'];
   assert.equal((await runHyved(['user', 'add', 'labonly', ...lab, '--password-stdin', ...sd], USERS.labonly + '\n')).code, 0);
 });
-after(() => d.stop());
+after(async () => {
+  c?.close();
+  await d.stop();
+});
 
 interface Reply {
   status: number;
@@ -137,7 +153,10 @@ test('the entry point and drivers answer without credentials, in XML and JSON, w
     for (const l of links) assertAbsolute(l.getAttribute('href'), `/${l.getAttribute('rel')}`);
     assert.deepEqual(links.map((l) => l.getAttribute('rel')).sort(), ['drivers', 'hardware_profiles', 'images', 'instance_states', 'instances', 'keys', 'realms']);
     const instances = links.find((l) => l.getAttribute('rel') === 'instances')!;
-    assert.deepEqual(kids(instances, 'feature').map((f) => f.getAttribute('name')), ['user_name']);
+    assert.deepEqual(kids(instances, 'feature').map((f) => f.getAttribute('name')), ['user_name', 'authentication_key', 'authentication_password', 'user_data']);
+    const keyFeature = kids(instances, 'feature').find((f) => f.getAttribute('name') === 'authentication_key')!;
+    assert.equal(keyFeature.getAttribute('rel'), 'create');
+    assert.equal(kid(keyFeature, 'param').getAttribute('name'), 'keyname');
   }
   const json = await dc('GET', '/api?format=json', { auth: null });
   assert.equal(json.headers.get('content-type'), 'application/json');
@@ -269,11 +288,23 @@ test('hardware profiles: fixed, range and enum properties with units; realms: th
   assert.equal((await dc('GET', '/api/realms?format=json')).json.realms[0].id, realm.getAttribute('id'));
 });
 
-test('images: the direct-boot kernels in images/boot, with the fields clients read, and exact filters', async () => {
+test('images: the distributions and the direct-boot kernels in images/boot, with the fields clients read, and exact filters', async () => {
   const list = await dc('GET', '/api/images');
   assert.equal(list.xml!.tagName, 'images');
-  assert.deepEqual(kids(list.xml!, 'image').map((i) => i.getAttribute('id')), ['noagent', 'tiny']);
-  const img = kids(list.xml!, 'image')[1];
+  assert.deepEqual(kids(list.xml!, 'image').map((i) => i.getAttribute('id')), ['precise', 'noagent', 'tiny']);
+  const byId = (id: string) => kids(list.xml!, 'image').find((i) => i.getAttribute('id') === id)!;
+  // The distribution: name, description with its OS, owner, architecture, state, profiles, create link.
+  const dist = byId('precise');
+  assertAbsolute(dist.getAttribute('href'), '/images/precise');
+  assert.equal(textOf(dist, 'name'), 'precise');
+  assert.match(textOf(dist, 'description'), /^Test guest 'precise' .*\(linux distribution, provisioned by cloud-init\)$/);
+  for (const tag of ['owner_id', 'architecture', 'state', 'root_type']) assert.equal(textOf(dist, tag), textOf(byId('tiny'), tag), tag);
+  assert.ok(kids(kid(dist, 'hardware_profiles'), 'hardware_profile').length >= 1);
+  assert.equal(kids(kid(dist, 'actions'), 'link')[0].getAttribute('href'), `${d.url}/api/instances;image_id=precise`);
+  const distJson = (await dc('GET', '/api/images/precise?format=json')).json.image;
+  assert.deepEqual([distJson.id, distJson.name, distJson.architecture, distJson.owner, distJson.state], ['precise', 'precise', 'x86_64', 'hyved', 'AVAILABLE']);
+  assert.equal(distJson.description, textOf(dist, 'description'));
+  const img = byId('tiny');
   assertAbsolute(img.getAttribute('href'), '/images/tiny');
   for (const tag of ['name', 'description', 'owner_id', 'architecture', 'state', 'creation_time', 'root_type']) assert.ok(textOf(img, tag), tag);
   assert.equal(textOf(img, 'architecture'), 'x86_64');
@@ -282,13 +313,13 @@ test('images: the direct-boot kernels in images/boot, with the fields clients re
   assert.equal(create.getAttribute('href'), `${d.url}/api/instances;image_id=tiny`);
   const show = await dc('GET', '/api/images/tiny');
   assert.equal(textOf(show.xml!, 'name'), textOf(img, 'name'));
-  assert.equal(kids((await dc('GET', `/api/images?owner_id=${textOf(img, 'owner_id')}`)).xml!, 'image').length, 2);
+  assert.equal(kids((await dc('GET', `/api/images?owner_id=${textOf(img, 'owner_id')}`)).xml!, 'image').length, 3);
   assert.equal(kids((await dc('GET', '/api/images?owner_id=someone')).xml!, 'image').length, 0);
-  assert.equal(kids((await dc('GET', '/api/images?architecture=x86_64')).xml!, 'image').length, 2);
+  assert.equal(kids((await dc('GET', '/api/images?architecture=x86_64')).xml!, 'image').length, 3);
   assert.equal(kids((await dc('GET', '/api/images?id=tiny')).xml!, 'image').length, 1);
   assert.equal(kids((await dc('GET', '/api/images?architecture=x86')).xml!, 'image').length, 0);
-  assert.deepEqual((await dc('GET', '/api/images?format=json')).json.images.map((i: { id: string }) => i.id), ['noagent', 'tiny']);
-  assert.match(textOf(kids(list.xml!, 'image')[0], 'description'), /noagent-vmlinuz$/, 'a kernel without initrd');
+  assert.deepEqual((await dc('GET', '/api/images?format=json')).json.images.map((i: { id: string }) => i.id), ['precise', 'noagent', 'tiny']);
+  assert.match(textOf(byId('noagent'), 'description'), /noagent-vmlinuz$/, 'a kernel without initrd');
   const missing = await dc('GET', '/api/images/nope?format=json');
   assert.equal(missing.status, 404);
   assert.equal(missing.json.error, 'Deltacloud::Exceptions::ObjectNotFound');
@@ -374,9 +405,22 @@ test('bad create input: missing image_id, unknown image/profile/realm/key, value
   const cpu = await create({ image_id: 'tiny', hwp_id: 'custom', hwp_cpu: '3' });
   assert.equal(cpu.status, 400);
   assert.match(cpu.json.message, /hwp_cpu/);
-  const userData = await create({ image_id: 'tiny', user_data: 'not base64!!' });
-  assert.equal(userData.status, 400);
-  assert.match(userData.json.message, /user_data/);
+  assert.equal((await dc('POST', '/api/keys', { body: form({ name: 'badkey', public_key: sshPublicKey('bad@host') }), type: FORM })).status, 201);
+  // user_data: not base64, too big once decoded, not text; the guest setup fields on an image without a seed.
+  for (const [fields, field] of [
+    [{ image_id: 'precise', user_data: 'not base64!!' }, 'user_data'],
+    [{ image_id: 'precise', user_data: Buffer.alloc(16385, 'a').toString('base64') }, 'user_data'],
+    [{ image_id: 'precise', user_data: Buffer.from([0xff, 0xfe, 0x00]).toString('base64') }, 'user_data'],
+    [{ image_id: 'precise', password: 'p'.repeat(257) }, 'password'],
+    [{ image_id: 'tiny', user_data: Buffer.from('#!/bin/sh\n').toString('base64') }, 'user_data'],
+    [{ image_id: 'tiny', password: 'secret' }, 'password'],
+    [{ image_id: 'noagent', keyname: 'badkey' }, 'keyname'],
+  ] as const) {
+    const r = await create(fields);
+    assert.equal(r.status, 400, `${JSON.stringify(fields).slice(0, 80)}: ${r.text}`);
+    assert.equal(r.json.error, 'Deltacloud::Exceptions::ValidationFailure');
+    assert.match(r.json.message, new RegExp(`^${field}: `));
+  }
   // XML-special characters are refused by the name rule, and the error document stays well-formed.
   const odd = await dc('POST', '/api/instances', { body: form({ image_id: 'tiny', name: `a<b>&"c'` }), type: FORM });
   assert.equal(odd.status, 400);
@@ -390,6 +434,7 @@ test('bad create input: missing image_id, unknown image/profile/realm/key, value
   assert.equal((await dc('POST', '/api/instances', { body: JSON.stringify({ image_id: { x: 1 } }), type: 'application/json' })).status, 400);
   assert.equal((await dc('POST', '/api/instances', { body: form({ image_id: 'tiny', name: 'x'.repeat(2 << 20) }), type: FORM })).status, 413);
   assert.equal((await dc('GET', '/api/instances?format=json')).json.instances.length, 0, 'nothing was created');
+  assert.equal((await dc('DELETE', '/api/keys/badkey')).status, 204);
 });
 
 test('the seed walk-through on a real guest: create (form), list, show, run (multipart, through the agent), reboot, stop, then start/stop/destroy as the Ruby client sends them; 405 for what the state does not allow', async () => {
@@ -528,8 +573,8 @@ test('multipart create with hwp_* overrides, the create_instance link (matrix im
   fd.set('hwp_memory', '192');
   fd.set('hwp_cpu', '2');
   fd.set('name', 'multi');
-  fd.set('user_data', Buffer.from('#!/bin/sh\necho hi\n').toString('base64'));
-  fd.set('password', 'ignored');
+  // An empty password is what an HTML form sends for none: not a guest setup request.
+  fd.set('password', '');
   // The image's create_instance link carries image_id as a matrix parameter.
   const created = await dc('POST', '/api/instances;image_id=tiny?format=json', { body: fd });
   assert.equal(created.status, 201, created.text);
@@ -579,4 +624,65 @@ test('unknown paths and methods: 404 and 405 in the Deltacloud shape', async () 
   const method = await dc('PUT', '/api/realms');
   assert.equal(method.status, 405);
   assert.equal(method.headers.get('allow'), 'GET');
+});
+
+test('a distribution image with keyname, password and user_data, form-urlencoded as the Ruby client sends them: the real guest gets the key, the password hash and runs the script; no secret in logs, tasks or events', async () => {
+  const pub = sshPublicKey('prov@host');
+  assert.equal((await dc('POST', `/api/keys?${form({ name: 'provkey', public_key: pub })}`)).status, 201);
+  const PASSWORD = 'dc-root-pw-7f3e91';
+  const SCRIPT = '#!/bin/sh\n# dc-firstboot-secret-51d0\necho HYVED-DC-USERDATA ran as $(id -u) on $(hostname)\n';
+  // Ruby's Base64.encode64: lines of 60 characters.
+  const userData = Buffer.from(SCRIPT).toString('base64').replace(/.{60}/g, '$&\n');
+  assert.ok(userData.includes('\n'));
+  const fields = { image_id: 'precise', hwp_id: 'custom', hwp_memory: '256', name: 'provisioned', keyname: 'provkey', password: PASSWORD, user_data: userData };
+  const created = await dc('POST', '/api/instances?format=xml', { body: form(fields), type: FORM });
+  assert.equal(created.status, 201, created.text);
+  const id = created.xml!.getAttribute('id')!;
+  assertInstance(created.xml!, id);
+  assert.equal(created.headers.get('location'), `${d.url}/api/instances/${id}`);
+  assert.equal(textOf(created.xml!, 'state'), 'PENDING');
+  assert.equal(kid(created.xml!, 'image').getAttribute('id'), 'precise');
+  const auth = kid(created.xml!, 'authentication');
+  assert.equal(auth.getAttribute('type'), 'key');
+  assert.equal(textOf(kid(auth, 'login'), 'keyname'), 'provkey');
+
+  // Inside the guest: what its NoCloud reader applied, on its console.
+  const report = await waitFor(async () => {
+    const { data } = await c.call<{ data: string }>('sysadm', 'console', { action: 'log', vmid: id, since: 0, limit: 1 << 20 }).catch(() => ({ data: '' }));
+    return /HYVED-NOCLOUD done/.test(data) ? data : null;
+  }, 'the guest to read its seed', 120_000, 250);
+  assert.match(report, /HYVED-NOCLOUD instance-id=iid-[a-z0-9]+ hostname=provisioned /);
+  assert.match(report, new RegExp(`authorized_keys=1 md5=${createHash('md5').update(`${pub}\n`).digest('hex')}`), 'root may sign in with the key');
+  const hash = /shadow=root:(\$6\$([^$]+)\$\S+)/.exec(report);
+  assert.ok(hash, report);
+  assert.equal(execFileSync('openssl', ['passwd', '-6', '-salt', hash[2], PASSWORD], { encoding: 'utf8' }).trim(), hash[1], "root's hash is the password's");
+  assert.match(report, /HYVED-DC-USERDATA ran as 0 on provisioned/);
+  assert.match(report, /firstboot=ran exit=0/);
+
+  // Afterwards: RUNNING, made from the distribution, its key shown to its owner (not to another user).
+  await waitFor(async () => (await stateOf(id)) === 'RUNNING', 'the instance to run', 30_000, 200);
+  const show = await dc('GET', `/api/instances/${id}`);
+  assertInstance(show.xml!, id);
+  assert.equal(kid(show.xml!, 'image').getAttribute('id'), 'precise');
+  assert.equal(textOf(kid(kid(show.xml!, 'authentication'), 'login'), 'keyname'), 'provkey');
+  assert.deepEqual((await dc('GET', `/api/instances/${id}?format=json`)).json.instance.authentication, { keyname: 'provkey' });
+  const listed = (await dc('GET', '/api/instances?format=json')).json.instances.find((i: { id: string }) => i.id === id);
+  assert.deepEqual([listed.image.id, listed.authentication], ['precise', { keyname: 'provkey' }]);
+  const viewer = await dc('GET', `/api/instances/${id}`, { auth: basic('viewer', USERS.viewer) });
+  assert.equal(textOf(kid(kid(viewer.xml!, 'authentication'), 'login'), 'keyname'), '');
+  const info = await c.call<{ distribution: string; ssh_key_fingerprints: string[] }>('sysadm', 'vm', { action: 'info', vmid: id });
+  assert.equal(info.distribution, 'precise');
+  assert.deepEqual(info.ssh_key_fingerprints, [textOf((await dc('GET', '/api/keys/provkey')).xml!, 'fingerprint')]);
+
+  // The secrets went into the seed only.
+  const haystacks: [string, string][] = [['daemon output', d.output()], ['events', JSON.stringify(events)], ['vm.json', await readFile(path.join(d.stateDir, 'vms', id, 'vm.json'), 'utf8')]];
+  for (const f of await readdir(path.join(d.stateDir, 'tasks'))) haystacks.push([`tasks/${f}`, await readFile(path.join(d.stateDir, 'tasks', f), 'utf8')]);
+  for (const f of (await readdir(d.stateDir)).filter((f) => f.endsWith('.log'))) haystacks.push([f, await readFile(path.join(d.stateDir, f), 'utf8')]);
+  const b64 = Buffer.from(SCRIPT).toString('base64');
+  for (const [where, text] of haystacks) {
+    for (const secret of [PASSWORD, 'dc-firstboot-secret-51d0', b64.slice(0, 40), b64.slice(60, 100)]) assert.ok(!text.includes(secret), `a secret (${secret.slice(0, 6)}...) is in ${where}`);
+  }
+  assert.ok(haystacks.some(([, t]) => t.includes('vm create provisioned from precise and power on')), 'the create task was recorded');
+  assert.ok(events.some((e) => JSON.stringify(e).includes('"audit"')), 'audit events were received');
+  await c.call('sysadm', 'vm', { action: 'delete', vmid: id, force: true });
 });

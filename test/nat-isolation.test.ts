@@ -12,6 +12,7 @@ import { startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { MARKER, guestVm, installGuest, readConsoleUntil } from './helpers/guest.js';
 import { record, synFrame } from './helpers/frames.js';
 import { waitFor } from './helpers/wait.js';
+import { attach, type ConsoleViewer } from './helpers/console.js';
 
 /** A TCP service on the host that answers one secret line and counts who connected. */
 class HostService {
@@ -55,35 +56,30 @@ async function pidsWith(text: string): Promise<number[]> {
   return out;
 }
 
-/** The guest's serial console as a shell: types a command and returns what it printed. */
+/** The guest's serial console (a console viewer holding the keyboard) as a shell: types a command and returns what it printed. */
 class GuestShell {
-  private text = '';
   private n = 0;
-  private constructor(private readonly sock: net.Socket) {
-    sock.on('data', (d) => (this.text += d.toString('latin1')));
-  }
+  private constructor(private readonly viewer: ConsoleViewer) {}
 
-  static async open(socketPath: string): Promise<GuestShell> {
-    const sock = net.createConnection(socketPath);
-    await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
-    const shell = new GuestShell(sock);
-    await waitFor(() => shell.text.includes(MARKER), 'the guest boot marker', 90_000, 100);
-    return shell;
+  static async open(vmid: string): Promise<GuestShell> {
+    const viewer = await attach(d.url, c, vmid, { write: true });
+    viewer.control({ type: 'replay', since: 0 });
+    await viewer.until(new RegExp(MARKER), 90_000);
+    return new GuestShell(viewer);
   }
 
   async run(cmd: string, ms = 90_000): Promise<string> {
     const tag = `DONE${++this.n}`;
-    const from = this.text.length;
+    const from = this.viewer.bytes().length;
     // Quoted apart, so the echo of the typed line never matches: only the output does.
     // The blank echo ends output that has no newline of its own (wget's body).
-    this.sock.write(`${cmd}; echo; echo "${tag.slice(0, 2)}""${tag.slice(2)}"\n`);
-    const done = new RegExp(`^${tag}\\r?$`, 'm');
-    await waitFor(() => done.test(this.text.slice(from)), `'${cmd}' in the guest`, ms, 100);
-    return this.text.slice(from);
+    this.viewer.type(`${cmd}; echo; echo "${tag.slice(0, 2)}""${tag.slice(2)}"\n`);
+    await this.viewer.until(new RegExp(`^${tag}\\r?$`, 'm'), ms, from);
+    return this.viewer.text().slice(from);
   }
 
   close(): void {
-    this.sock.destroy();
+    this.viewer.ws.terminate();
   }
 }
 
@@ -142,7 +138,7 @@ async function bootNatGuest(name: string, nic: Record<string, unknown>): Promise
   const { vmid } = await c.call<{ vmid: string }>('sysadm', 'vm', guestVm(name, { nics: [{ type: 'NAT', ...nic }] }));
   created.push(vmid);
   await c.call('sysadm', 'vm', { action: 'state', vmid, state: 'RUNNING' });
-  const shell = await GuestShell.open(path.join(vmDir(vmid), 'console.sock'));
+  const shell = await GuestShell.open(vmid);
   shells.push(shell);
   const net = await shell.run(NET_UP);
   assert.match(net, /inet 10\.0\.2\.15\/24/);
@@ -153,7 +149,7 @@ async function bootNatGuest(name: string, nic: Record<string, unknown>): Promise
 test('a NAT nic by default: the host loopback (hyved included) is out of reach at every address, outbound NAT works, nothing outlives the VM', async () => {
   const { vmid, shell } = await bootNatGuest('isolated', {});
   const info = await c.call<{ nics: unknown[] }>('sysadm', 'vm', { action: 'info', vmid });
-  assert.deepEqual(info.nics, [{ type: 'NAT', host_loopback: false }]);
+  assert.deepEqual(info.nics.map((n) => ({ ...(n as object), mac: undefined })), [{ type: 'NAT', host_loopback: false, mac: undefined }]);
 
   // Outbound NAT first: it shows the nic works, so the refusals below are refusals.
   assert.match(await probe(shell, outside.host, outside.port), new RegExp(outside.secret));
@@ -191,7 +187,7 @@ test('host_loopback: true is QEMU\'s slirp: the guest reaches the host\'s 127.0.
 });
 
 test('the network survives a daemon restart with its VM, and a restarted daemon stops it cleanly', async () => {
-  const { vmid, shell } = await bootNatGuest('survivor', {});
+  const { vmid } = await bootNatGuest('survivor', {});
   const netPids = [...(await pidsWith(`hyved-nat-${vmid}-0`)), ...(await pidsWith(path.join(vmDir(vmid), 'passt-0.log')))];
   assert.equal(netPids.length, 2);
   c.close();
@@ -200,6 +196,9 @@ test('the network survives a daemon restart with its VM, and a restarted daemon 
   c = await d.client();
   const info = await c.call<{ state: string }>('sysadm', 'vm', { action: 'info', vmid });
   assert.equal(info.state, 'RUNNING');
+  // The daemon's restart closed the console viewers: a new one, on the new daemon.
+  const shell = await GuestShell.open(vmid);
+  shells.push(shell);
   const seen = outside.connections;
   assert.match(await probe(shell, outside.host, outside.port), new RegExp(outside.secret));
   assert.equal(outside.connections, seen + 1);

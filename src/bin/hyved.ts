@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type ConfigOverrides } from '../core/config.js
 import { startDaemon } from '../server/daemon.js';
 import { bytemark } from '../facades/bytemark/index.js';
 import { deltacloud } from '../facades/deltacloud/index.js';
+import { vss } from '../facades/vss/index.js';
 import { StartupError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { UserError, UserStore, randomPassword } from '../store/users.js';
@@ -53,7 +54,7 @@ async function main(): Promise<number> {
 }
 
 async function serve(overrides: ConfigOverrides): Promise<number> {
-  const daemon = await startDaemon(loadConfig(overrides), [deltacloud, bytemark]);
+  const daemon = await startDaemon(loadConfig(overrides), [deltacloud, bytemark, vss]);
   const log = daemon.services.log;
   let stopping = false;
   const stop = (signal: string) => {

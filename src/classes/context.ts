@@ -8,6 +8,7 @@ import { ALL_GROUPS, holds, type Grants, type Permission } from '../core/permiss
 import type { VmEngine } from '../hypervisor/engine.js';
 import type { DriverCapabilities } from '../hypervisor/types.js';
 import type { TaskQueue } from '../queue/queue.js';
+import type { ImageStore } from '../provision/image-store.js';
 import type { Tickets } from '../core/tickets.js';
 import type { DistStore } from '../store/dist-store.js';
 import type { IsoStore } from '../store/iso-store.js';
@@ -51,6 +52,8 @@ export interface Services {
   catalog: ActionCatalog;
   tasks: TaskQueue;
   isos: IsoStore;
+  /** OVA/OVF images (images/ova/). */
+  images: ImageStore;
   /** Distributions for reimage (images/dist). */
   dists: DistStore;
   vms: VmEngine;

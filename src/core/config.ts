@@ -30,6 +30,7 @@ export interface Config {
   groups: Record<string, GroupConfig>;
   validate_results: boolean;
   provision: { seed_detach_after_s: number; nat_net_prefix: number };
+  images: { max_upload_bytes: number; max_members: number; max_member_bytes: number };
 }
 
 export interface Quota { vms?: number; cpus?: number; memory_mib?: number; disk_mib?: number }
@@ -305,6 +306,19 @@ export const CONFIG_KEYS: ConfigTable = {
     },
     default: { seed_detach_after_s: 120, nat_net_prefix: 24 },
     doc: 'reimage/create seeds: detach after a run this long; NAT network size around a fixed IPv4',
+  },
+  images: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        max_upload_bytes: { type: 'integer', minimum: 1024, description: 'largest body PUT /upload/ova/... accepts' },
+        max_members: { type: 'integer', minimum: 2, maximum: 100000, description: 'files in one OVA' },
+        max_member_bytes: { type: 'integer', minimum: 1024, description: 'largest file in one OVA' },
+      },
+    },
+    default: { max_upload_bytes: 64 * 2 ** 30, max_members: 64, max_member_bytes: 64 * 2 ** 30 },
+    doc: 'OVA/OVF image store: the largest upload, and the members an OVA may hold (count, bytes each); larger ones are refused with nothing stored',
   },
 };
 

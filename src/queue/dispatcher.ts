@@ -94,6 +94,7 @@ export function dispatcherEvent(task: TaskRecord): Record<string, unknown> {
     description: t.progress.description,
     ...(t.result ? { result: t.result } : {}),
     ...(t.error ? { error: t.error } : {}),
+    ...(t.code !== undefined ? { code: t.code, reason: t.reason } : {}),
     process_details: processDetails(t),
   };
 }

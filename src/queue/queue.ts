@@ -9,6 +9,7 @@ import { dispatcherEvent, publicText } from './dispatcher.js';
 import { ALL_GROUPS } from '../core/permissions.js';
 import type { TaskContext } from '../core/task.js';
 import { LOG_LINES, type TaskRecord, type TaskResult } from './task.js';
+import { RpcError } from '../core/errors.js';
 
 const newId = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyz', 12);
 
@@ -199,6 +200,10 @@ export class TaskQueue {
       if (live.abort.signal.aborted && reason instanceof TaskCanceled) {
         await this.finish(live, reason.message === 'daemon stopping' ? 'interrupted' : 'canceled', reason.message);
       } else {
+        if (err instanceof RpcError) {
+          rec.code = err.code;
+          rec.reason = err.reason;
+        }
         await this.finish(live, 'failed', (err as Error)?.message ?? String(err));
       }
     }

@@ -25,6 +25,9 @@ export interface TaskRecord {
   state: TaskState;
   result?: TaskResult;
   error?: string;
+  /** For a task that failed with a client error (a bad image, a quota): its HTTP-style code and reason word. */
+  code?: number;
+  reason?: string;
   progress: TaskProgress;
   log: string[];
   time_queued: string;
@@ -41,5 +44,6 @@ export const LOG_LINES = 50;
 export const taskKey = {
   iso: (name: string) => `iso:${name}`,
   vm: (gid: string, name: string) => `vm:${gid}/${name}`,
+  image: (path: string) => `image:${path}`,
   dist: (name: string) => `dist:${name}`,
 };

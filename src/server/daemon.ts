@@ -16,6 +16,7 @@ import type { HttpFacade } from './http-facade.js';
 import { StateDirLock } from './state-lock.js';
 import { TaskQueue } from '../queue/queue.js';
 import { IsoStore } from '../store/iso-store.js';
+import { ImageStore } from '../provision/image-store.js';
 import { DistStore } from '../store/dist-store.js';
 import { VmStore } from '../store/vm-store.js';
 import { VmEngine } from '../hypervisor/engine.js';
@@ -71,6 +72,8 @@ async function start(config: Config, lock: StateDirLock, facades: readonly HttpF
   await tasks.init();
   const isos = new IsoStore(path.join(config.state_dir, 'images', 'iso'));
   await isos.init();
+  const images = new ImageStore(path.join(config.state_dir, 'images', 'ova'));
+  for (const file of await images.init()) log.warn(`removed ${file} from the image store, an upload cut off by a stop`);
   const dists = new DistStore(path.join(config.state_dir, 'images', 'dist'));
   await dists.init();
   events.defineType('vm', { permission: 'vm.view', gidOf: (a) => a.gid as string });
@@ -96,6 +99,7 @@ async function start(config: Config, lock: StateDirLock, facades: readonly HttpF
     events,
     tasks,
     isos,
+    images,
     dists,
     vms,
     tickets: new Tickets(config.console.ticket_ttl_s * 1000),

@@ -4,6 +4,7 @@ import { execute } from './execute.js';
 import { authenticate, readJsonBody, send } from './http-io.js';
 import type { DaemonServices as Services } from './services.js';
 import { handleVelocity, isVelocityPath } from './velocity.js';
+import { handleUpload, isUploadPath } from './upload.js';
 import type { HttpFacade } from './http-facade.js';
 import { handleWeb, isWebPath } from './web.js';
 
@@ -19,6 +20,7 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, serv
   if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { status: 'ok', version: services.version });
   if (isWebPath(req.method, url.pathname)) return handleWeb(req, res, url.pathname);
   if (isVelocityPath(url.pathname)) return handleVelocity(req, res, url.pathname, services);
+  if (isUploadPath(url.pathname)) return handleUpload(req, res, url.pathname, services, url.searchParams);
   const facade = facades.find((f) => f.matches(url.pathname));
   if (facade) return facade.handle(req, res, url, services);
   const parts = url.pathname.split('/').filter(Boolean);

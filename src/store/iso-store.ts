@@ -1,7 +1,8 @@
-import { link, mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { RpcError, badRequest, conflict, notFound } from '../core/errors.js';
 import { Locks } from '../core/locks.js';
+import { placeFile } from './place.js';
 import { checkStoreName, hiddenTemp } from './store-names.js';
 
 /**
@@ -58,17 +59,8 @@ export class IsoStore {
     return this.serial(() => this.place(temp, name, overwrite));
   }
 
-  private async place(temp: string, name: string, overwrite: boolean): Promise<void> {
-    const target = this.pathOf(name);
-    if (overwrite) return rename(temp, target);
-    try {
-      // link() fails if the target exists: a no-clobber rename without a race.
-      await link(temp, target);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw conflict(`ISO '${name}' already exists`, 'name_taken');
-      throw err;
-    }
-    await unlink(temp);
+  private place(temp: string, name: string, overwrite: boolean): Promise<void> {
+    return placeFile(temp, this.pathOf(name), overwrite, `ISO '${name}'`);
   }
 
   rename(source: string, target: string, overwrite = false): Promise<void> {

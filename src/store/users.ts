@@ -1,4 +1,4 @@
-import { watch, type FSWatcher, type Stats } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat, mkdir } from 'node:fs/promises';
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { Locks } from '../core/locks.js';
 import { ALL_GROUPS, NAME_PATTERN, isPermission, type Grants } from '../core/permissions.js';
 import type { ErrorDetail } from '../core/schemas.js';
 import { KeyError, canonicalKey, keyChecksum } from './keys.js';
+import { fileStampOf } from './file-stamp.js';
 
 /** A public key its user signs in with (rpc/auth_ssl): canonical SPKI PEM (see keys.ts). */
 export interface KeyRecord {
@@ -83,11 +84,6 @@ function userProblems(key: string, user: UserRecord, at: string): ErrorDetail[] 
     seen.add(canonical);
   });
   return out;
-}
-
-// What a read of users.json saw: an atomic rename gives the file a new inode, also within one mtime tick.
-function fileStampOf(st: Stats): string {
-  return `${st.ino}:${st.mtimeMs}:${st.size}`;
 }
 
 /** The sound users in `bytes`, and a line for each problem: a damaged entry costs that user only. */

@@ -22,6 +22,7 @@ function describe(t: TaskRecord, position: number) {
     gid: t.gid,
     ...(t.result ? { result: t.result } : {}),
     ...(t.error ? { error: t.error } : {}),
+    ...(t.code !== undefined ? { code: t.code, reason: t.reason } : {}),
     owner: t.owner,
     action: t.action,
     ...progressFields(t),

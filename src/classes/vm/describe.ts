@@ -36,6 +36,8 @@ export function describeVm(engine: VmEngine, rt: Runtime) {
     ...(d.kernel ? { kernel: d.kernel } : {}),
     ...(d.initrd ? { initrd: d.initrd } : {}),
     ...(d.cmdline ? { cmdline: d.cmdline } : {}),
+    ...(d.distribution ? { distribution: d.distribution } : {}),
+    ...(d.ssh_key_fingerprints ? { ssh_key_fingerprints: d.ssh_key_fingerprints } : {}),
     actions: engine.actions(rt),
     launch_time: rt.launchTime,
     hardware_profile: profile?.name ?? 'custom',

@@ -7,6 +7,7 @@ import type { SeedNic } from '../../provision/cloud-init.js';
 import { seedTool } from '../../provision/cloud-init.js';
 import { imageDisc, writeSeed, type ReimageRequest } from '../../provision/reimage.js';
 import type { Distribution } from '../../store/dist-store.js';
+import { parsePublicKey } from '../../store/ssh-keys.js';
 import type { Services } from '../context.js';
 
 /**
@@ -38,7 +39,21 @@ export async function reimageSteps(task: TaskContext, b: Build, dist: Distributi
   phase('seed', 80);
   await task.addCleanup(b.seedPath);
   const seed = await writeSeed(b, { ...req, hostname: req.hostname ?? b.def.name.replace(/[_.]/g, '-') }, seedTool(process.platform, config.qemu.img_binary), seedNics({ ...b.def, ...patch }, config.provision.nat_net_prefix));
-  return { patch, ...seed };
+  // What the VM was made from and which keys may sign in stay on its definition (public facts only),
+  // so a facade can show them later (Deltacloud's image and keyname).
+  return { patch: { ...patch, distribution: dist.name, ssh_key_fingerprints: fingerprints(req.ssh_public_key) }, ...seed };
+}
+
+/** The MD5 fingerprints of the authorized_keys lines a seed carries; a line that is no key has none. */
+function fingerprints(keys: string | undefined): string[] {
+  return (keys ?? '').split(/\r?\n/).flatMap((line) => {
+    if (!line.trim()) return [];
+    try {
+      return [parsePublicKey(line).fingerprint];
+    } catch {
+      return [];
+    }
+  });
 }
 
 /** A task's phases: `phase` reports the next one as progress, `fail` rethrows an error naming the phase it happened in. */

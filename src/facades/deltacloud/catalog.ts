@@ -2,9 +2,9 @@ import { badRequest } from '../../core/errors.js';
 
 /**
  * What an instance can be created from and with: Deltacloud's images and hardware profiles over
- * what hyved offers (`image bootable`, `vm definitions`). The mapping from an image to the fields
- * of a VM definition lives here, in `definitionFor`, and nowhere else: a distribution or an
- * OVA/OVF image plugs in beside the kinds below.
+ * what hyved offers (`dist list`, `image bootable`, `vm definitions`). The mapping from an image
+ * to the fields of a VM definition lives here, in `definitionFor`, and nowhere else: an OVA/OVF
+ * image plugs in beside the kinds below.
  */
 
 export const ARCHITECTURE = 'x86_64';
@@ -16,27 +16,58 @@ interface Bootable {
   isos: { name: string; size: number; modified: string }[];
 }
 
+/** What `sysadm/dist list` says of a distribution, as far as an image needs it. */
+export interface DistInfo { name: string; description: string; os: string; min_disc_mib: number; format: 'qcow2' | 'raw'; size: number }
+
 export type DcImage =
+  | { kind: 'dist'; id: string; description: string; created?: undefined; os: string; disc_mib: number }
   | { kind: 'kernel'; id: string; description: string; created: string; kernel: string; initrd?: string }
   | { kind: 'iso'; id: string; description: string; created: string; iso: string };
 
-// Ids appear in URLs and must stay in [A-Za-z0-9_.-]: an ISO named with '+' is not offered.
+// Ids appear in URLs and must stay in [A-Za-z0-9_.-]: a distribution or ISO named with '+' is not offered.
 const URL_SAFE = /^[A-Za-z0-9_.-]+$/;
+const MIB = 1048576;
 
-export function imagesOf(b: Bootable): DcImage[] {
-  const kernels: DcImage[] = b.kernels.map((k) => ({
+/**
+ * Distributions first (written onto a disc, provisioned through a cloud-init seed), then the
+ * direct-boot kernels, then the install ISOs; an id already taken by an earlier kind is not offered again.
+ */
+export function imagesOf(b: Bootable, dists: DistInfo[]): DcImage[] {
+  const images: DcImage[] = dists
+    .filter((d) => URL_SAFE.test(d.name))
+    .map((d) => ({
+      kind: 'dist',
+      id: d.name,
+      description: `${d.description || `distribution ${d.name}`} (${d.os} distribution, provisioned by cloud-init)`,
+      os: d.os,
+      // A raw image is as large as its file; a qcow2 one says its size in its header, which min_disc_mib must cover.
+      disc_mib: Math.max(1, d.min_disc_mib, d.format === 'raw' ? Math.ceil(d.size / MIB) : 0),
+    }));
+  const add = (more: DcImage[]) => {
+    const taken = new Set(images.map((i) => i.id));
+    images.push(...more.filter((i) => URL_SAFE.test(i.id) && !taken.has(i.id)));
+  };
+  add(b.kernels.map((k) => ({
     kind: 'kernel',
     id: k.name,
     description: `direct-boot kernel ${k.kernel}${k.initrd ? ` with ${k.initrd}` : ''}`,
     created: k.modified,
     kernel: k.kernel,
     ...(k.initrd ? { initrd: k.initrd } : {}),
-  }));
-  const taken = new Set(kernels.map((k) => k.id));
-  const isos: DcImage[] = b.isos
-    .filter((i) => URL_SAFE.test(i.name) && !taken.has(i.name))
-    .map((i) => ({ kind: 'iso', id: i.name, description: `install ISO ${i.name} (${Math.round(i.size / 1048576)} MiB)`, created: i.modified, iso: i.name }));
-  return [...kernels, ...isos];
+  })));
+  add(b.isos.map((i) => ({ kind: 'iso', id: i.name, description: `install ISO ${i.name} (${Math.round(i.size / MIB)} MiB)`, created: i.modified, iso: i.name })));
+  return images;
+}
+
+/**
+ * What a create asks to have set up inside the guest (Deltacloud's keyname, password and
+ * user_data): only a distribution's cloud-init seed can carry it. Secrets: never logged or kept.
+ */
+export interface GuestSetup {
+  key?: { name: string; public_key: string };
+  password?: string;
+  /** user_data, decoded: the firstboot script. */
+  script?: string;
 }
 
 /** The kernel command line of a direct-boot image: its console on the serial port, which hyved records. */
@@ -46,20 +77,41 @@ const ISO_DISC_GB = 8;
 
 export interface Size { cpus: number; memory_mib: number; storage_gb: number }
 
-/** The fields of `sysadm/vm create` that booting `image` at `size` needs. */
-export function definitionFor(image: DcImage, size: Size): Record<string, unknown> {
-  const disc = (gb: number) => (gb > 0 ? [{ label: 'disk0', size_mib: gb * 1024 }] : []);
+/** The fields of `sysadm/vm create` that booting `image` at `size`, set up as `setup` asks, needs. */
+export function definitionFor(image: DcImage, size: Size, setup: GuestSetup = {}): Record<string, unknown> {
+  const disc = (mib: number) => (mib > 0 ? [{ label: 'disk0', size_mib: mib }] : []);
   const common = { type: 'BIOS', cpus: size.cpus, memory_mib: size.memory_mib, nics: [{ type: 'NAT' }] };
+  if (image.kind !== 'dist') {
+    const asked = (['key', 'password', 'script'] as const).find((k) => setup[k] !== undefined);
+    if (asked) {
+      const field = { key: 'keyname', password: 'password', script: 'user_data' }[asked];
+      throw badRequest(`${field}: image '${image.id}' is a ${image.kind === 'kernel' ? 'direct-boot kernel' : 'install ISO'} with no cloud-init seed; only distribution images take keyname, password or user_data`, [{ path: `/${field}`, message: 'needs a distribution image' }]);
+    }
+  }
   switch (image.kind) {
+    case 'dist': {
+      // The profile's storage, else the smallest disc the distribution fits on.
+      const mib = size.storage_gb > 0 ? size.storage_gb * 1024 : image.disc_mib;
+      if (mib < image.disc_mib) throw badRequest(`hwp_storage: ${size.storage_gb} GB is smaller than image '${image.id}' needs (${image.disc_mib} MiB)`, [{ path: '/hwp_storage', message: `must hold ${image.disc_mib} MiB` }]);
+      const reimage = {
+        distribution: image.id,
+        ...(setup.password !== undefined ? { root_password: setup.password } : {}),
+        ...(setup.key ? { ssh_public_key: setup.key.public_key } : {}),
+        ...(setup.script !== undefined ? { firstboot_script: setup.script } : {}),
+      };
+      // One task builds, writes, seeds and boots it, or leaves nothing behind.
+      return { ...common, discs: disc(mib), reimage, power_on: true };
+    }
     case 'kernel':
-      return { ...common, kernel: image.kernel, ...(image.initrd ? { initrd: image.initrd } : {}), cmdline: CMDLINE, discs: disc(size.storage_gb) };
+      return { ...common, kernel: image.kernel, ...(image.initrd ? { initrd: image.initrd } : {}), cmdline: CMDLINE, discs: disc(size.storage_gb * 1024) };
     case 'iso':
-      return { ...common, media: [{ mid: image.iso, mode: 'BLOCK' }], discs: disc(size.storage_gb || ISO_DISC_GB) };
+      return { ...common, media: [{ mid: image.iso, mode: 'BLOCK' }], discs: disc((size.storage_gb || ISO_DISC_GB) * 1024) };
   }
 }
 
 /** The image an existing VM was made from, read back from its definition (`definitionFor` in reverse). */
-export function imageIdOf(vm: { kernel?: string; media: { mid: string }[] }): string {
+export function imageIdOf(vm: { distribution?: string; kernel?: string; media: { mid: string }[] }): string {
+  if (vm.distribution) return vm.distribution;
   const kernel = /^(.+)-vmlinuz$/.exec(vm.kernel ?? '')?.[1];
   if (kernel) return kernel;
   if (vm.kernel) return vm.kernel.replace(/[^A-Za-z0-9_.-]/g, '_');

@@ -6,7 +6,7 @@ import { authenticate } from '../../server/http-io.js';
 import type { Caller } from '../../server/router.js';
 import type { HttpFacade } from '../../server/http-facade.js';
 import type { DaemonServices as Services } from '../../server/services.js';
-import { CUSTOM, definitionFor, imagesOf, profilesOf, sizeFrom, type DcImage, type Profile } from './catalog.js';
+import { CUSTOM, definitionFor, imagesOf, profilesOf, sizeFrom, type DcImage, type DistInfo, type GuestSetup, type Profile } from './catalog.js';
 import { instanceOf, type VmInfo } from './instances.js';
 import { negotiate, type Format } from './negotiate.js';
 import { parsePath, readParams } from './request.js';
@@ -42,14 +42,26 @@ const COLLECTIONS: view.Collection[] = [
   { rel: 'hardware_profiles', features: [] },
   { rel: 'images', features: [] },
   { rel: 'instance_states', features: [] },
-  { rel: 'instances', features: [{ name: 'user_name', rel: 'create', param: 'name' }] },
+  {
+    rel: 'instances',
+    // keyname, password and user_data reach the guest through a distribution image's cloud-init seed.
+    features: [
+      { name: 'user_name', rel: 'create', param: 'name' },
+      { name: 'authentication_key', rel: 'create', param: 'keyname' },
+      { name: 'authentication_password', rel: 'create', param: 'password' },
+      { name: 'user_data', rel: 'create', param: 'user_data' },
+    ],
+  },
   { rel: 'keys', features: [] },
   { rel: 'realms', features: [] },
 ];
 
 // A create with no hwp_id gets the smallest named size, as Deltacloud's drivers default to their first profile.
 const DEFAULT_PROFILE = 'small';
+// EC2's limit on user_data, which Deltacloud's clients are written against.
 const MAX_USER_DATA = 16384;
+// The longest root password a reimage takes (defs.json rootPassword).
+const MAX_PASSWORD = 256;
 // How long an accepted start or stop is waited for before answering 202 with the state it has reached.
 const SETTLE_MS = 1000;
 
@@ -86,7 +98,8 @@ export async function handleDeltacloud(req: IncomingMessage, res: ServerResponse
     await route(ctx, method, segments);
   } catch (err) {
     const error = err instanceof RpcError ? err : new RpcError(500, 'internal error');
-    if (!(err instanceof RpcError)) services.log.error(`Deltacloud ${req.method} ${req.url} failed: ${(err as Error)?.stack ?? String(err)}`);
+    // The path only: the Ruby client sends create's parameters (a password among them) in the query.
+    if (!(err instanceof RpcError)) services.log.error(`Deltacloud ${req.method} ${url.pathname} failed: ${(err as Error)?.stack ?? String(err)}`);
     sendError(req, res, format, error);
   }
 }
@@ -216,7 +229,12 @@ async function realmShow(ctx: Ctx, id?: string): Promise<void> {
 }
 
 async function images(ctx: Ctx): Promise<DcImage[]> {
-  return imagesOf(await call(ctx, 'image', { action: 'bootable' }));
+  // Distributions need image.view: a caller without it sees the other images only.
+  const [bootable, dists] = await Promise.all([
+    call<Parameters<typeof imagesOf>[0]>(ctx, 'image', { action: 'bootable' }),
+    call<{ distributions: DistInfo[] }>(ctx, 'dist', { action: 'list' }).then((r) => r.distributions, (err: RpcError) => (err.code === 403 ? [] : Promise.reject(err))),
+  ]);
+  return imagesOf(bootable, dists);
 }
 
 async function imageList(ctx: Ctx): Promise<void> {
@@ -280,19 +298,26 @@ function runOffered(ctx: Ctx): boolean {
   return Boolean(ctx.services.router.listSchemas(null, { namespace: 'sysadm', name: 'vm' })['sysadm/vm']?.run);
 }
 
+/** What turns a vm info into an instance for this caller: the realm, whether run is offered, the caller's keys. */
+async function viewer(ctx: Ctx): Promise<(vm: VmInfo) => view.InstanceView> {
+  const [realm, own] = await Promise.all([hostRealm(ctx), keys(ctx)]);
+  const run = runOffered(ctx);
+  return (vm) => instanceOf(vm, realm, run, own);
+}
+
 async function instanceList(ctx: Ctx): Promise<void> {
   const defs = await call<{ groups?: { gid: string }[] }>(ctx, 'vm', { action: 'definitions' });
-  const realm = await hostRealm(ctx);
+  const show = await viewer(ctx);
   const lists = await Promise.all((defs.groups ?? []).map((g) => call<{ vms: { vmid: string }[] }>(ctx, 'vm', { action: 'list', gid: g.gid })));
   const infos = await Promise.all(lists.flatMap((l) => l.vms).map((v) => info(ctx, v.vmid).catch((err: RpcError) => (err.code === 404 ? null : Promise.reject(err)))));
-  const run = runOffered(ctx);
-  const all = infos.filter((i): i is VmInfo => i !== null).map((i) => instanceOf(i, realm, run));
+  const all = infos.filter((i): i is VmInfo => i !== null).map(show);
   const list = filtered(ctx, all, { id: (i) => i.id, state: (i) => i.state, realm_id: (i) => i.realm_id });
   reply(ctx, 200, () => el('instances', {}, ...list.map((i) => view.instance.xml(ctx.links, i))), () => ({ instances: list.map((i) => view.instance.json(ctx.links, i)) }));
 }
 
 async function instanceShow(ctx: Ctx, id?: string): Promise<void> {
-  const i = instanceOf(await info(ctx, id!), await hostRealm(ctx), runOffered(ctx));
+  const [vm, show] = await Promise.all([info(ctx, id!), viewer(ctx)]);
+  const i = show(vm);
   reply(ctx, 200, () => view.instance.xml(ctx.links, i), () => ({ instance: view.instance.json(ctx.links, i) }));
 }
 
@@ -311,30 +336,56 @@ async function instanceCreate(ctx: Ctx): Promise<void> {
   const profile = profs.find((x) => x.id === (p.hwp_id || DEFAULT_PROFILE));
   if (!profile) throw notFound(`no hardware profile '${p.hwp_id}'`);
   if (p.realm_id && p.realm_id !== realm.id) throw notFound(`no realm '${p.realm_id}'`);
-  if (p.keyname && !(await keys(ctx)).some((k) => k.name === p.keyname)) throw notFound(`no key '${p.keyname}'`);
-  if (p.user_data !== undefined) checkUserData(p.user_data);
-  const size = sizeFrom(profile, p);
+  const setup = await guestSetup(ctx, p);
+  const definition = definitionFor(image, sizeFrom(profile, p), setup);
   const { vmid } = await call<{ vmid: string }>(ctx, 'vm', {
     action: 'create',
     name: p.name || defaultName(image.id),
     gid: 'default',
     description: `Deltacloud instance of image ${image.id}, hardware profile ${profile.id}`,
     ...(profile.id === CUSTOM ? {} : { hardware_profile: profile.id }),
-    ...definitionFor(image, size),
+    ...definition,
   });
-  // Deltacloud's create launches the instance: PENDING now, RUNNING once it has booted.
-  background(call(ctx, 'vm', { action: 'state', vmid, state: 'RUNNING' }));
-  const i = { ...instanceOf(await info(ctx, vmid), realm, runOffered(ctx)), state: 'PENDING' as const, actions: [] };
+  // Deltacloud's create launches the instance: PENDING now, RUNNING once it has booted (a
+  // distribution's create task boots it itself, once written and seeded).
+  if (!definition.power_on) background(call(ctx, 'vm', { action: 'state', vmid, state: 'RUNNING' }));
+  const show = await viewer(ctx);
+  // A distribution and the seed's keys are on the definition once the create task is done: shown as asked for now.
+  const i = { ...show(await info(ctx, vmid)), state: 'PENDING' as const, actions: [], image_id: image.id, keyname: setup.key?.name ?? null };
   ctx.res.setHeader('Location', `${ctx.links.base}/instances/${vmid}`);
   reply(ctx, 201, () => view.instance.xml(ctx.links, i), () => ({ instance: view.instance.json(ctx.links, i) }));
 }
 
-function checkUserData(value: string): void {
-  const compact = value.replace(/\s+/g, '');
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 !== 0) {
-    throw badRequest('user_data: not base64', [{ path: '/user_data', message: 'must be base64' }]);
+/** keyname (the caller's key), password and user_data (base64 of the firstboot script), checked; 4xx naming the field. */
+async function guestSetup(ctx: Ctx, p: Record<string, string>): Promise<GuestSetup> {
+  const setup: GuestSetup = {};
+  if (p.keyname) {
+    const k = (await keys(ctx)).find((x) => x.name === p.keyname);
+    if (!k) throw notFound(`no key '${p.keyname}'`);
+    setup.key = { name: k.name, public_key: k.public_key };
   }
-  if ((compact.length / 4) * 3 > MAX_USER_DATA) throw new RpcError(413, `user_data: more than ${MAX_USER_DATA} bytes`);
+  // An empty field is what HTML forms send for "none".
+  if (p.password) {
+    if (p.password.length > MAX_PASSWORD) throw badRequest(`password: longer than ${MAX_PASSWORD} characters`, [{ path: '/password', message: `at most ${MAX_PASSWORD} characters` }]);
+    setup.password = p.password;
+  }
+  if (p.user_data) setup.script = decodeUserData(p.user_data);
+  return setup;
+}
+
+function decodeUserData(value: string): string {
+  const bad = (message: string) => badRequest(`user_data: ${message}`, [{ path: '/user_data', message }]);
+  // Ruby's Base64.encode64 breaks lines every 60 characters.
+  const compact = value.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 !== 0) throw bad('must be base64');
+  const bytes = Buffer.from(compact, 'base64');
+  if (bytes.length > MAX_USER_DATA) throw bad(`${bytes.length} bytes once decoded, more than ${MAX_USER_DATA}`);
+  try {
+    // It becomes the seed's x-shellscript part: text, as cloud-init runs it.
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw bad('must decode to UTF-8 text (a script)');
+  }
 }
 
 /** A state change the client does not wait for; its failure is logged with the request (execute). */
@@ -365,7 +416,8 @@ async function instanceAction(ctx: Ctx, id: string, action: string): Promise<voi
     // A change that failed at once is answered with its error.
     if (done) await work;
   }
-  const i = instanceOf(await info(ctx, id), await hostRealm(ctx), runOffered(ctx));
+  const [vm, show] = await Promise.all([info(ctx, id), viewer(ctx)]);
+  const i = show(vm);
   // Deltacloud answers an action's JSON with the instance's hash itself, not wrapped (instance_action).
   reply(ctx, 202, () => view.instance.xml(ctx.links, i), () => view.instance.json(ctx.links, i));
 }

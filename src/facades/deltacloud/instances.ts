@@ -15,6 +15,8 @@ export interface VmInfo {
   actions: VmAction[];
   launch_time: string | null;
   kernel?: string;
+  distribution?: string;
+  ssh_key_fingerprints?: string[];
   media: { mid: string }[];
   nics: { type: string }[];
   discs: { size_mib: number }[];
@@ -29,9 +31,9 @@ const SLIRP_GUEST = '10.0.2.15';
  * A hyved VM as a Deltacloud instance. owner_id is its group (hyved's VMs belong to groups, not
  * to the user who made them). A running VM's private addresses are the guest's own as its agent
  * reports them, else the one QEMU's NAT gives it; its public one is this host, which its NAT
- * traffic leaves from.
+ * traffic leaves from. Its keyname is the one of `keys` (the caller's) its seed authorized.
  */
-export function instanceOf(vm: VmInfo, realm: RealmView, run: boolean): InstanceView {
+export function instanceOf(vm: VmInfo, realm: RealmView, run: boolean, keys: { name: string; fingerprint: string }[] = []): InstanceView {
   const up = vm.state !== 'STOPPED';
   const reported: Address[] = (vm.addresses ?? []).map((a) => ({ type: a.family, address: a.address }));
   const priv: Address[] = !up ? [] : reported.length ? reported : vm.nics.some((n) => n.type === 'NAT') ? [{ type: 'ipv4', address: SLIRP_GUEST }] : [];
@@ -49,5 +51,6 @@ export function instanceOf(vm: VmInfo, realm: RealmView, run: boolean): Instance
     launch_time: vm.launch_time,
     public_addresses: pub,
     private_addresses: priv,
+    keyname: keys.find((k) => vm.ssh_key_fingerprints?.includes(k.fingerprint))?.name ?? null,
   };
 }

@@ -30,6 +30,8 @@ export interface InstanceView {
   launch_time: string | null;
   public_addresses: Address[];
   private_addresses: Address[];
+  /** The caller's key whose fingerprint the instance's seed authorized, if any. */
+  keyname: string | null;
 }
 
 export interface RealmView { id: string; name: string }
@@ -65,6 +67,8 @@ export const instance = {
       i.launch_time !== null && el('launch_time', {}, i.launch_time),
       addresses('public_addresses', i.public_addresses),
       addresses('private_addresses', i.private_addresses),
+      // views/instances/show.xml.haml: one <authentication>, of type key when the driver has that feature.
+      el('authentication', { type: 'key' }, el('login', {}, el('keyname', {}, i.keyname ?? ''))),
       el('storage_volumes'),
     );
   },
@@ -88,6 +92,8 @@ export const instance = {
       private_addresses: i.private_addresses,
       ...(i.launch_time !== null ? { create_time: i.launch_time } : {}),
       storage_volumes: [],
+      // Instance#to_hash: authentication only when there is a keyname (the password is never kept).
+      ...(i.keyname !== null ? { authentication: { keyname: i.keyname } } : {}),
     };
   },
 };
@@ -102,7 +108,7 @@ export const image = {
       el('owner_id', {}, IMAGE_OWNER),
       el('architecture', {}, ARCHITECTURE),
       el('state', {}, 'AVAILABLE'),
-      el('creation_time', {}, i.created),
+      i.created !== undefined && el('creation_time', {}, i.created),
       el('hardware_profiles', {}, ...profiles.map((p) => el('hardware_profile', { href: url(l, 'hardware_profiles', p.id), id: p.id, rel: 'hardware_profile' }))),
       el('root_type', {}, 'transient'),
       el('actions', {}, el('link', { rel: 'create_instance', method: 'post', href: `${url(l, 'instances')};image_id=${encodeURIComponent(i.id)}` })),
@@ -117,7 +123,7 @@ export const image = {
       owner: IMAGE_OWNER,
       architecture: ARCHITECTURE,
       state: 'AVAILABLE',
-      creation_time: i.created,
+      ...(i.created !== undefined ? { creation_time: i.created } : {}),
       hardware_profiles: profiles.map((p) => ({ id: p.id, href: url(l, 'hardware_profiles', p.id), rel: 'hardware_profile' })),
       root_type: 'transient',
       actions: [{ rel: 'create_instance', method: 'post', href: `${url(l, 'instances')};image_id=${encodeURIComponent(i.id)}` }],

@@ -1,0 +1,24 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+
+/** SHA256 of a file, streamed. */
+export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash, { signal });
+  return hash.digest('hex');
+}
+
+/** Writes an OVA: the members in order (descriptor first, then manifest, then discs), each streamed from its file. */
+export async function writeOvaFile(out: string, members: { name: string; file: string }[], signal?: AbortSignal): Promise<void> {
+  const pack = tar.pack();
+  const done = pipeline(pack, createWriteStream(out, { flags: 'wx', mode: 0o644 }), { signal });
+  for (const m of members) {
+    const entry = pack.entry({ name: m.name, size: (await stat(m.file)).size, mode: 0o644, mtime: new Date() });
+    await pipeline(createReadStream(m.file), entry, { signal });
+  }
+  pack.finalize();
+  await done;
+}
