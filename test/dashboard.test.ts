@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { HyvedClient } from '../src/client/client.js';
-import { ROOT, runHyved, startDaemon, type TestDaemon } from './helpers/daemon.js';
+import { ROOT, runHyved, startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
 import { MARKER, installGuest } from './helpers/guest.js';
+import { fixture, writeOva } from './helpers/ova.js';
 import { LOOPBACK, startIsoServer, type IsoServer } from './helpers/servers.js';
 
 /** Debian's chromium-headless-shell (.ci/run installs it); no browser is downloaded. */
@@ -226,6 +229,31 @@ test('fetch an ISO by URL: the progress bar reaches 100% and the ISO is listed',
   await slow.getByRole('button', { name: 'Cancel' }).click();
   await slow.filter({ hasText: 'canceled' }).waitFor();
   await page.locator('[data-task-row]').filter({ hasText: 'success' }).first().waitFor();
+});
+
+test('upload an OVA: the progress bar reaches 100% and the image is listed; a broken one shows the server\'s message', async () => {
+  const work = await tempDir('hyved-dash-ova-');
+  const vmdk = path.join(work, 'disk.vmdk');
+  await promisify(execFile)('qemu-img', ['create', '-q', '-f', 'vmdk', '-o', 'subformat=streamOptimized', vmdk, '16M']);
+  const ovf = (await fixture('vmware-1.0.ovf')).replace(/ovf:size="\d+"/, `ovf:size="${(await stat(vmdk)).size}"`).replace(/ovf:href="[^"]+"/, 'ovf:href="disk1.vmdk"');
+  await writeOva(path.join(work, 'appliance.ova'), 'appliance.ovf', ovf, [{ name: 'disk1.vmdk', file: vmdk }]);
+  await writeFile(path.join(work, 'broken.ova'), Buffer.alloc(64 * 1024, 7));
+
+  await page.getByRole('link', { name: 'Images' }).click();
+  await page.getByLabel('OVA file').setInputFiles(path.join(work, 'appliance.ova'));
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.locator('[data-upload]').filter({ hasText: 'stored as' }).waitFor();
+  assert.equal(await page.locator('[data-upload] progress').getAttribute('value'), '100');
+  await page.locator('tr[data-image="images/appliance.ova"]').waitFor();
+
+  await page.getByLabel('OVA file').setInputFiles(path.join(work, 'broken.ova'));
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.getByRole('alert').filter({ hasText: /^broken\.ova: / }).waitFor();
+  assert.equal(await page.locator('tr[data-image="images/broken.ova"]').count(), 0);
+  // The browser logs the refused PUT itself; that one is expected.
+  const refused = pageErrors.findIndex((e) => /status of 400/.test(e));
+  assert.ok(refused >= 0);
+  pageErrors.splice(refused, 1);
 });
 
 test('no errors in the page console so far', () => {

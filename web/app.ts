@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Link } from './api.js';
 import { errorText, html } from './html.js';
-import { IsoStore, TaskList } from './stores.js';
+import { ImageStore, IsoStore, TaskList } from './stores.js';
 import { store, useStore } from './store.js';
 import { VmList, VmPage } from './vms.js';
 
@@ -83,6 +83,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   const nav = [
     ['vms', 'Virtual machines', true],
     ['isos', 'ISO store', s.can('sysadm/iohyve', 'listisos')],
+    ['images', 'Images', s.can('sysadm/image', 'list')],
     ['tasks', 'Tasks', s.can('rpc/dispatcher', 'list')],
   ] as const;
   return html`<div class="shell">
@@ -97,7 +98,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
     </header>
     <${Banner} />
     <main id="main" tabindex="-1">
-      ${vm ? html`<${VmPage} vmid=${decodeURIComponent(vm[1])} />` : page === 'isos' ? html`<${IsoStore} />` : page === 'tasks' ? html`<${TaskList} />` : html`<${VmList} />`}
+      ${vm ? html`<${VmPage} vmid=${decodeURIComponent(vm[1])} />` : page === 'isos' ? html`<${IsoStore} />` : page === 'images' ? html`<${ImageStore} />` : page === 'tasks' ? html`<${TaskList} />` : html`<${VmList} />`}
     </main>
   </div>`;
 }

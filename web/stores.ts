@@ -88,3 +88,77 @@ export function TaskList() {
     </ul>
   </section>`;
 }
+
+interface Image { name: string; path: string; size: number; modified: string; os?: string | null; cpus?: number; memory_mib?: number }
+
+/** `PUT /upload/ova/<file>` with the session's token, reporting how much of the body is sent. */
+function putUpload(file: File, onProgress: (percent: number) => void): Promise<{ path?: string; message?: string; ok: boolean }> {
+  return new Promise((resolve) => {
+    const x = new XMLHttpRequest();
+    x.open('PUT', `/upload/ova/${encodeURIComponent(file.name)}`);
+    x.setRequestHeader('Authorization', `Bearer ${store.api.token}`);
+    x.upload.onprogress = (e) => e.lengthComputable && onProgress((100 * e.loaded) / e.total);
+    x.onload = () => {
+      let args: { path?: string; message?: string } = {};
+      try {
+        args = (JSON.parse(x.responseText) as { args: typeof args }).args ?? {};
+      } catch {
+        args = { message: `HTTP ${x.status}` };
+      }
+      resolve({ ...args, ok: x.status === 201 });
+    };
+    x.onerror = () => resolve({ ok: false, message: 'the connection broke off during the upload' });
+    x.send(file);
+  });
+}
+
+/** The OVA/OVF image store: its images, and an upload with a progress bar. */
+export function ImageStore() {
+  const s = useStore();
+  const [images, setImages] = useState<Image[]>([]);
+  const [error, setError] = useState('');
+  const [sent, setSent] = useState<{ name: string; percent: number; done?: string } | null>(null);
+  const reload = () =>
+    store.api.call<{ images: Image[] }>('sysadm', 'image', { action: 'list' }).then(
+      (r) => setImages(r.images),
+      (e) => setError(errorText(e)),
+    );
+  useEffect(() => void reload(), []);
+  const upload = async (e: Event) => {
+    e.preventDefault();
+    const form = e.target as HTMLFormElement;
+    const file = (form.elements.namedItem('file') as HTMLInputElement).files?.[0];
+    if (!file) return;
+    setError('');
+    setSent({ name: file.name, percent: 0 });
+    const r = await putUpload(file, (percent) => setSent({ name: file.name, percent }));
+    setSent({ name: file.name, percent: 100, done: r.ok ? `stored as ${r.path}` : undefined });
+    if (!r.ok) setError(`${file.name}: ${r.message ?? 'upload refused'}`);
+    form.reset();
+    void reload();
+  };
+  return html`<section aria-labelledby="images-title">
+    <h1 id="images-title">Images (OVA/OVF)</h1>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${s.can('sysadm/image', 'upload') &&
+    html`<form class="inline" onSubmit=${upload} aria-label="Upload an OVA">
+      <label>OVA file <input name="file" type="file" accept=".ova" required /></label>
+      <button type="submit">Upload</button>
+    </form>`}
+    ${sent &&
+    html`<div class="fetch" data-upload>
+      <span class="progress"><progress max="100" value=${Math.floor(sent.percent)} aria-label=${`Upload of ${sent.name}`}></progress>
+      <span>${sent.name}: ${Math.floor(sent.percent)}%${sent.done ? `, ${sent.done}` : ''}</span></span>
+    </div>`}
+    <div class="scroll"><table>
+      <thead><tr><th scope="col">Path</th><th scope="col">Size</th><th scope="col">OS</th><th scope="col">CPUs / memory</th></tr></thead>
+      <tbody>
+        ${images.map(
+          (i) => html`<tr data-image=${i.path}><th scope="row">${i.path}</th><td>${formatBytes(i.size)}</td><td>${i.os ?? '—'}</td>
+            <td>${i.cpus ?? '?'} / ${i.memory_mib ?? '?'} MiB</td></tr>`,
+        )}
+      </tbody>
+    </table></div>
+    ${images.length === 0 && html`<p class="empty">No images.</p>`}
+  </section>`;
+}
