@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
+import { createReadStream, existsSync } from 'node:fs';
+import http from 'node:http';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { HyvedClient } from '../src/client/client.js';
 import { ROOT, runHyved, startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
@@ -231,7 +232,7 @@ test('fetch an ISO by URL: the progress bar reaches 100% and the ISO is listed',
   await page.locator('[data-task-row]').filter({ hasText: 'success' }).first().waitFor();
 });
 
-test('upload an OVA: the progress bar reaches 100% and the image is listed; a broken one shows the server\'s message', async () => {
+test('images: upload an OVA (progress to 100%), fetch one by URL; a broken upload shows the server\'s message', async () => {
   const work = await tempDir('hyved-dash-ova-');
   const vmdk = path.join(work, 'disk.vmdk');
   await promisify(execFile)('qemu-img', ['create', '-q', '-f', 'vmdk', '-o', 'subformat=streamOptimized', vmdk, '16M']);
@@ -245,6 +246,19 @@ test('upload an OVA: the progress bar reaches 100% and the image is listed; a br
   await page.locator('[data-upload]').filter({ hasText: 'stored as' }).waitFor();
   assert.equal(await page.locator('[data-upload] progress').getAttribute('value'), '100');
   await page.locator('tr[data-image="images/appliance.ova"]').waitFor();
+
+  // The same OVA by URL, into the store under another name.
+  const served = http.createServer((_req, res) => createReadStream(path.join(work, 'appliance.ova')).pipe(res));
+  await new Promise<void>((resolve) => served.listen(0, '127.0.0.1', resolve));
+  try {
+    await page.getByLabel('URL').fill(`http://127.0.0.1:${(served.address() as net.AddressInfo).port}/appliance.ova`);
+    await page.getByLabel('Store as (folder/file.ova)').fill('images/fetched.ova');
+    await page.getByRole('button', { name: 'Fetch', exact: true }).click();
+    await page.locator('.fetch').filter({ hasText: 'success' }).waitFor();
+    await page.locator('tr[data-image="images/fetched.ova"]').waitFor();
+  } finally {
+    served.close();
+  }
 
   await page.getByLabel('OVA file').setInputFiles(path.join(work, 'broken.ova'));
   await page.getByRole('button', { name: 'Upload' }).click();

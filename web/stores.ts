@@ -11,33 +11,53 @@ export function Progress({ task }: { task: Task }) {
   </span>`;
 }
 
-export function IsoStore() {
+/**
+ * Fetch by URL into a store: the form, then a progress bar per queued fetch from `dispatcher`
+ * events. `start` queues one and answers its task id; `onDone` runs as each finishes.
+ */
+function FetchByUrl({ start, nameLabel, onDone }: { start: (url: string, name: string) => Promise<string>; nameLabel: string; onDone: () => void }) {
   const s = useStore();
-  const [isos, setIsos] = useState<{ name: string; size: number; modified: string }[]>([]);
+  const [ids, setIds] = useState<string[]>([]);
   const [error, setError] = useState('');
-  const [fetching, setFetching] = useState<string[]>([]);
-  const reload = () =>
-    store.api.call<{ isos: typeof isos }>('sysadm', 'iohyve', { action: 'listisos' }).then(
-      (r) => setIsos(r.isos),
-      (e) => setError(errorText(e)),
-    );
-  // A fetch that finishes adds its ISO: reload when one of ours does.
-  const done = fetching.filter((id) => s.tasks.get(id)?.state === 'finished').join();
-  useEffect(() => void reload(), [done]);
-  const fetchIso = async (e: Event) => {
+  const done = ids.filter((id) => s.tasks.get(id)?.state === 'finished').join();
+  useEffect(() => void (done && onDone()), [done]);
+  const submit = async (e: Event) => {
     e.preventDefault();
     const form = e.target as HTMLFormElement;
     const data = new FormData(form);
     setError('');
     try {
-      const name = String(data.get('name') ?? '').trim();
-      const r = await store.api.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url: String(data.get('url')).trim(), ...(name ? { name } : {}) });
-      setFetching((f) => [...f, r.fetchiso.queueid]);
+      const id = await start(String(data.get('url')).trim(), String(data.get('name') ?? '').trim());
+      setIds((f) => [...f, id]);
       form.reset();
     } catch (err) {
       setError(errorText(err));
     }
   };
+  return html`<form class="inline" onSubmit=${submit} aria-label="Fetch from the web">
+      <label>URL <input name="url" type="url" required placeholder="https://…" /></label>
+      <label>${nameLabel} <input name="name" placeholder="(from the URL)" /></label>
+      <button type="submit">Fetch</button>
+    </form>
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${ids.map((id) => {
+      const t = s.tasks.get(id);
+      return html`<div class="fetch">${t ? html`<${Progress} task=${t} />` : 'Queued…'}</div>`;
+    })}`;
+}
+
+export function IsoStore() {
+  const s = useStore();
+  const [isos, setIsos] = useState<{ name: string; size: number; modified: string }[]>([]);
+  const [error, setError] = useState('');
+  const reload = () =>
+    store.api.call<{ isos: typeof isos }>('sysadm', 'iohyve', { action: 'listisos' }).then(
+      (r) => setIsos(r.isos),
+      (e) => setError(errorText(e)),
+    );
+  useEffect(() => void reload(), []);
+  const fetchIso = async (url: string, name: string) =>
+    (await store.api.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url, ...(name ? { name } : {}) })).fetchiso.queueid;
   const remove = async (name: string) => {
     if (!confirm(`Delete ${name}?`)) return;
     await store.api.call('sysadm', 'iohyve', { action: 'rmiso', name }).then(reload, (e) => setError(errorText(e)));
@@ -45,16 +65,7 @@ export function IsoStore() {
   return html`<section aria-labelledby="isos-title">
     <h1 id="isos-title">ISO store</h1>
     ${error && html`<p class="error" role="alert">${error}</p>`}
-    ${s.can('sysadm/iohyve', 'fetchiso') &&
-    html`<form class="inline" onSubmit=${fetchIso} aria-label="Fetch an ISO">
-      <label>URL <input name="url" type="url" required placeholder="https://…/image.iso" /></label>
-      <label>Store as <input name="name" placeholder="(from the URL)" /></label>
-      <button type="submit">Fetch</button>
-    </form>`}
-    ${fetching.map((id) => {
-      const t = s.tasks.get(id);
-      return t ? html`<div class="fetch"><${Progress} task=${t} /></div>` : html`<div class="fetch">Queued…</div>`;
-    })}
+    ${s.can('sysadm/iohyve', 'fetchiso') && html`<${FetchByUrl} start=${fetchIso} nameLabel="Store as" onDone=${reload} />`}
     <div class="scroll"><table>
       <thead><tr><th scope="col">Name</th><th scope="col">Size</th><th scope="col">Modified</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
       <tbody>
@@ -124,6 +135,8 @@ export function ImageStore() {
       (e) => setError(errorText(e)),
     );
   useEffect(() => void reload(), []);
+  const fetchImage = async (url: string, path: string) =>
+    (await store.api.call<{ fetch: { queueid: string } }>('sysadm', 'image', { action: 'fetch', url, ...(path ? { path } : {}) })).fetch.queueid;
   const upload = async (e: Event) => {
     e.preventDefault();
     const form = e.target as HTMLFormElement;
@@ -140,6 +153,7 @@ export function ImageStore() {
   return html`<section aria-labelledby="images-title">
     <h1 id="images-title">Images (OVA/OVF)</h1>
     ${error && html`<p class="error" role="alert">${error}</p>`}
+    ${s.can('sysadm/image', 'fetch') && html`<${FetchByUrl} start=${fetchImage} nameLabel="Store as (folder/file.ova)" onDone=${reload} />`}
     ${s.can('sysadm/image', 'upload') &&
     html`<form class="inline" onSubmit=${upload} aria-label="Upload an OVA">
       <label>OVA file <input name="file" type="file" accept=".ova" required /></label>
