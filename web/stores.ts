@@ -11,6 +11,19 @@ export function Progress({ task }: { task: Task }) {
   </span>`;
 }
 
+/** A store's listing (`sysadm/<name> {action}` → `result[key]`), loaded once and on `reload`. */
+function useListing<T>(name: string, action: string, key: string): [T[], string, (e: string) => void, () => void] {
+  const [items, setItems] = useState<T[]>([]);
+  const [error, setError] = useState('');
+  const reload = () =>
+    void store.api.call<Record<string, T[]>>('sysadm', name, { action }).then(
+      (r) => setItems(r[key]),
+      (e) => setError(errorText(e)),
+    );
+  useEffect(reload, []);
+  return [items, error, setError, reload];
+}
+
 /**
  * Fetch by URL into a store: the form, then a progress bar per queued fetch from `dispatcher`
  * events. `start` queues one and answers its task id; `onDone` runs as each finishes.
@@ -48,14 +61,7 @@ function FetchByUrl({ start, nameLabel, onDone }: { start: (url: string, name: s
 
 export function IsoStore() {
   const s = useStore();
-  const [isos, setIsos] = useState<{ name: string; size: number; modified: string }[]>([]);
-  const [error, setError] = useState('');
-  const reload = () =>
-    store.api.call<{ isos: typeof isos }>('sysadm', 'iohyve', { action: 'listisos' }).then(
-      (r) => setIsos(r.isos),
-      (e) => setError(errorText(e)),
-    );
-  useEffect(() => void reload(), []);
+  const [isos, error, setError, reload] = useListing<{ name: string; size: number; modified: string }>('iohyve', 'listisos', 'isos');
   const fetchIso = async (url: string, name: string) =>
     (await store.api.call<{ fetchiso: { queueid: string } }>('sysadm', 'iohyve', { action: 'fetchiso', url, ...(name ? { name } : {}) })).fetchiso.queueid;
   const remove = async (name: string) => {
@@ -126,15 +132,8 @@ function putUpload(file: File, onProgress: (percent: number) => void): Promise<{
 /** The OVA/OVF image store: its images, and an upload with a progress bar. */
 export function ImageStore() {
   const s = useStore();
-  const [images, setImages] = useState<Image[]>([]);
-  const [error, setError] = useState('');
+  const [images, error, setError, reload] = useListing<Image>('image', 'list', 'images');
   const [sent, setSent] = useState<{ name: string; percent: number; done?: string } | null>(null);
-  const reload = () =>
-    store.api.call<{ images: Image[] }>('sysadm', 'image', { action: 'list' }).then(
-      (r) => setImages(r.images),
-      (e) => setError(errorText(e)),
-    );
-  useEffect(() => void reload(), []);
   const fetchImage = async (url: string, path: string) =>
     (await store.api.call<{ fetch: { queueid: string } }>('sysadm', 'image', { action: 'fetch', url, ...(path ? { path } : {}) })).fetch.queueid;
   const upload = async (e: Event) => {
@@ -148,7 +147,7 @@ export function ImageStore() {
     setSent({ name: file.name, percent: 100, done: r.ok ? `stored as ${r.path}` : undefined });
     if (!r.ok) setError(`${file.name}: ${r.message ?? 'upload refused'}`);
     form.reset();
-    void reload();
+    reload();
   };
   return html`<section aria-labelledby="images-title">
     <h1 id="images-title">Images (OVA/OVF)</h1>
