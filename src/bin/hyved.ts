@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { startedUp } from './footprint.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type ConfigOverrides } from '../core/config.js';
 import { startDaemon } from '../server/daemon.js';
@@ -55,6 +56,7 @@ async function main(): Promise<number> {
 
 async function serve(overrides: ConfigOverrides): Promise<number> {
   const daemon = await startDaemon(loadConfig(overrides), [deltacloud, bytemark, vss]);
+  startedUp();
   const log = daemon.services.log;
   let stopping = false;
   const stop = (signal: string) => {

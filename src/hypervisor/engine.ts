@@ -8,6 +8,7 @@ import { RpcError, badRequest, conflict, notAcceptable, notFound } from '../core
 import type { EventHub } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { Locks } from '../core/locks.js';
+import { eachLimited } from '../core/each-limited.js';
 import { IsoStore } from '../store/iso-store.js';
 import type { VmStore } from '../store/vm-store.js';
 import { BOOT_DIR } from '../store/boot-images.js';
@@ -16,6 +17,7 @@ import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type Vm
 import type { VmAction } from '../core/api.gen.js';
 import type { GuestAddress, GuestAgent, GuestOsInfo } from './agent.js';
 import type { LaunchPlan, VmDefinition, VmState } from './types.js';
+import { VmIndex } from './vm-index.js';
 import { SegmentLog } from './console/segments.js';
 import { SerialConsole } from './console/serial.js';
 import { actionsIn } from './states.js';
@@ -96,7 +98,7 @@ export interface Creation {
  * clients never wait behind a slow graceful stop they did not ask for).
  */
 export class VmEngine {
-  private readonly vms = new Map<string, Runtime>();
+  private readonly vms = new VmIndex<Runtime>();
   /** Per vmid: the change in progress, one at a time per VM. */
   private readonly locks = new Locks();
   /** Per agent (so per run of a VM): the last answer to `agentInfo`, shared while it is fresh. */
@@ -109,26 +111,10 @@ export class VmEngine {
     await this.d.store.init();
     const defs = await this.d.store.loadAll((file, err) => this.d.log.error(`skipping VM definition ${file}: ${err.message}`));
     await this.numberOlder(defs);
-    for (const def of defs) {
-      const rt: Runtime = { def, state: 'STOPPED', handle: null, launchTime: null };
-      this.vms.set(def.vmid, rt);
-      try {
-        const handle = await this.d.driver.adopt(def, this.d.store.dirOf(def.vmid));
-        if (handle) {
-          this.attach(rt, handle);
-          // Also moves a VM started before console segments off its unbounded console.log.
-          await this.attachConsole(rt, handle, true);
-          const status = await handle.status(this.d.config.vm.status_timeout_ms);
-          rt.state = status === 'paused' ? 'PAUSED' : status === 'running' ? 'RUNNING' : status === 'stopped' ? 'STOPPED' : 'UNKNOWN';
-          rt.launchTime = (await stat(path.join(this.d.store.dirOf(def.vmid), 'qemu.pid')).catch(() => null))?.mtime.toISOString() ?? null;
-          this.d.log.info(`re-adopted VM ${def.name} (${def.vmid}), pid ${handle.pid}, ${rt.state}`);
-        }
-      } catch (err) {
-        this.d.log.error(`cannot re-adopt VM ${def.name} (${def.vmid}): ${(err as Error).message}`);
-        rt.state = 'UNKNOWN';
-      }
-    }
-    for (const rt of this.vms.values()) {
+    const runtimes = defs.map((def): Runtime => ({ def, state: 'STOPPED', handle: null, launchTime: null }));
+    for (const rt of runtimes) this.vms.add(rt);
+    await eachLimited(runtimes, (rt) => this.adopt(rt));
+    for (const rt of this.vms.all()) {
       if (rt.def.autostart && rt.state === 'STOPPED') {
         this.d.log.info(`autostarting VM ${rt.def.name} (${rt.def.vmid})`);
         this.setState(rt.def.vmid, 'RUNNING', false).catch((err) =>
@@ -138,12 +124,33 @@ export class VmEngine {
     }
   }
 
+  /** Re-adopts the VM if a QEMU left running by an earlier daemon still runs it. */
+  private async adopt(rt: Runtime): Promise<void> {
+    const { def } = rt;
+    try {
+      const handle = await this.d.driver.adopt(def, this.d.store.dirOf(def.vmid));
+      if (!handle) return;
+      this.attach(rt, handle);
+      // Also moves a VM started before console segments off its unbounded console.log.
+      await this.attachConsole(rt, handle, true);
+      const status = await handle.status(this.d.config.vm.status_timeout_ms);
+      rt.state = status === 'paused' ? 'PAUSED' : status === 'running' ? 'RUNNING' : status === 'stopped' ? 'STOPPED' : 'UNKNOWN';
+      rt.launchTime = (await stat(path.join(this.d.store.dirOf(def.vmid), 'qemu.pid')).catch(() => null))?.mtime.toISOString() ?? null;
+      this.d.log.info(`re-adopted VM ${def.name} (${def.vmid}), pid ${handle.pid}, ${rt.state}`);
+    } catch (err) {
+      this.d.log.error(`cannot re-adopt VM ${def.name} (${def.vmid}): ${(err as Error).message}`);
+      rt.state = 'UNKNOWN';
+    }
+  }
+
   /** Definitions from before numeric ids get theirs, in creation order, saved so they stay. */
   private async numberOlder(defs: VmDefinition[]): Promise<void> {
     let vm = Math.max(0, ...defs.map((d) => d.num ?? 0));
     let disc = Math.max(0, ...defs.flatMap((d) => d.discs.map((x) => x.num ?? 0)));
-    for (const def of [...defs].sort((a, b) => a.created.localeCompare(b.created))) {
-      if (def.num !== undefined && def.discs.every((d) => d.num !== undefined)) continue;
+    // Only those missing a number are sorted (10,000 localeCompare sorts cost 0.1 s at every start);
+    // ISO times order by code units.
+    const unnumbered = defs.filter((def) => def.num === undefined || def.discs.some((d) => d.num === undefined));
+    for (const def of unnumbered.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0))) {
       def.num ??= ++vm;
       for (const d of def.discs) d.num ??= ++disc;
       await this.d.store.save(def).catch((err: Error) => this.d.log.error(`cannot save numeric ids of VM ${def.name}: ${err.message}`));
@@ -151,20 +158,19 @@ export class VmEngine {
   }
 
   private nextNums(discs: number): { vm: number; discs: number[] } {
-    const defs = [...this.vms.values()].map((r) => r.def);
-    const vm = Math.max(0, ...defs.map((d) => d.num ?? 0)) + 1;
-    const disc = Math.max(0, ...defs.flatMap((d) => d.discs.map((x) => x.num ?? 0)));
-    return { vm, discs: Array.from({ length: discs }, (_, i) => disc + i + 1) };
+    const highest = this.vms.highestNums();
+    return { vm: highest.vm + 1, discs: Array.from({ length: discs }, (_, i) => highest.disc + i + 1) };
   }
 
   /** The VM (other than `except`) whose fixed IPs include `ip`. */
   ipHolder(ip: string, except?: string): Runtime | undefined {
     const norm = ip.toLowerCase();
-    return [...this.vms.values()].find((r) => r.def.vmid !== except && [r.def.ips?.ipv4, r.def.ips?.ipv6].some((x) => x?.toLowerCase() === norm));
+    return [...this.vms.all()].find((r) => r.def.vmid !== except && [r.def.ips?.ipv4, r.def.ips?.ipv6].some((x) => x?.toLowerCase() === norm));
   }
 
-  list(gid?: string): Runtime[] {
-    return [...this.vms.values()].filter((r) => gid === undefined || r.def.gid === gid).sort((a, b) => a.def.name.localeCompare(b.def.name));
+  /** The group's VMs in name order (the index's array: read it, do not change it). */
+  list(gid: string): readonly Runtime[] {
+    return this.vms.list(gid);
   }
 
   get(vmid: string): Runtime {
@@ -178,7 +184,7 @@ export class VmEngine {
   }
 
   byName(gid: string, name: string): Runtime | undefined {
-    return [...this.vms.values()].find((r) => r.def.gid === gid && r.def.name === name);
+    return this.vms.byName(gid, name);
   }
 
   groupExists(gid: string): boolean {
@@ -193,7 +199,7 @@ export class VmEngine {
 
   /** VMs whose definition attaches the medium `mid`: removing it would break their next start. */
   usersOfMedium(mid: string): Runtime[] {
-    return [...this.vms.values()].filter((r) => r.def.media.some((m) => m.mid === mid));
+    return [...this.vms.all()].filter((r) => r.def.media.some((m) => m.mid === mid));
   }
 
   async create(input: Omit<VmDefinition, 'vmid' | 'created'>): Promise<VmDefinition> {
@@ -253,8 +259,9 @@ export class VmEngine {
       await this.d.store.remove(def.vmid);
       throw new RpcError(500, `creating VM '${def.name}' failed: ${(err as Error).message}`);
     }
-    this.vms.set(def.vmid, { def, state: 'STOPPED', handle: null, launchTime: null });
-    this.publish(this.vms.get(def.vmid)!, 'STOPPED', null);
+    const rt: Runtime = { def, state: 'STOPPED', handle: null, launchTime: null };
+    this.vms.add(rt);
+    this.publish(rt, 'STOPPED', null);
     this.d.log.info(`created VM ${def.name} (${def.vmid}) in group ${def.gid}`);
     return def;
   }
@@ -276,7 +283,7 @@ export class VmEngine {
       }
       const def = this.newDefinition(input);
       const rt: Runtime = { def, state: 'STOPPED', handle: null, launchTime: null };
-      this.vms.set(def.vmid, rt);
+      this.vms.add(rt);
       this.publish(rt, 'STOPPED', null);
       let release!: () => void;
       const held = this.exclusive(rt, 'creating', () => new Promise<void>((r) => (release = r)));
@@ -286,7 +293,7 @@ export class VmEngine {
         settled = true;
         if (rt.handle) await rt.handle.kill().then(() => rt.handle?.waitExit(5000)).catch(() => {});
         await Promise.all(this.buildOf(rt).paths().map((p) => rm(p, { recursive: true, force: true })));
-        this.vms.delete(def.vmid);
+        this.vms.remove(rt);
         this.d.events.publish('vm', { vmid: def.vmid, name: def.name, gid: def.gid, state: 'DELETED', previous: rt.state });
         this.d.log.info(`creation of VM ${def.name} (${def.vmid}) rolled back`);
       };
@@ -349,11 +356,7 @@ export class VmEngine {
           await this.discTool(`creating disc '${disc.label}'`, () => this.d.discs.createDisc(discPath(i), disc.size_mib));
         }
       },
-      save: async (patch = {}) => {
-        const next = { ...rt.def, ...patch };
-        await this.d.store.save(next);
-        rt.def = next;
-      },
+      save: (patch = {}) => this.commit(rt, { ...rt.def, ...patch }),
       start: () => this.start(rt),
     };
   }
@@ -368,10 +371,15 @@ export class VmEngine {
       for (const m of patch.media ?? []) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
       this.checkQuota(rt.def.gid, { cpus: (patch.cpus ?? rt.def.cpus) - rt.def.cpus, memory_mib: (patch.memory_mib ?? rt.def.memory_mib) - rt.def.memory_mib });
       const next = { ...rt.def, ...patch };
-      await this.d.store.save(next);
-      rt.def = next;
+      await this.commit(rt, next);
       return next;
     }));
+  }
+
+  /** Saves the VM's changed definition, then makes it the one in memory and in the indexes. */
+  private async commit(rt: Runtime, next: VmDefinition): Promise<void> {
+    await this.d.store.save(next);
+    this.vms.replace(rt, next);
   }
 
   /**
@@ -417,8 +425,7 @@ export class VmEngine {
       const file = this.discPath(rt.def, disc.label, disc.storage_grade);
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       await this.discTool(`creating disc '${disc.label}'`, () => this.d.discs.createDisc(file, disc.size_mib));
-      rt.def.discs.push(disc);
-      await this.d.store.save(rt.def);
+      await this.commit(rt, { ...rt.def, discs: [...rt.def.discs, disc] });
     }));
   }
 
@@ -429,8 +436,7 @@ export class VmEngine {
     const disc = rt.def.discs.find((d) => d.label === label);
     if (!disc) throw notFound(`VM '${rt.def.name}' has no disc '${label}'`);
     await this.exclusive(rt, 'removing a disc', async () => {
-      rt.def = { ...rt.def, discs: rt.def.discs.filter((d) => d !== disc) };
-      await this.d.store.save(rt.def);
+      await this.commit(rt, { ...rt.def, discs: rt.def.discs.filter((d) => d !== disc) });
       await rm(this.discPath(rt.def, label, disc.storage_grade), { force: true });
     });
   }
@@ -445,8 +451,7 @@ export class VmEngine {
     await this.exclusive(rt, 'resizing a disc', () => this.inGroup(rt.def.gid, async () => {
       this.checkQuota(rt.def.gid, { disk_mib: sizeMib - disc.size_mib });
       await this.discTool(`resizing disc '${label}'`, () => this.d.discs.resizeDisc(this.discPath(rt.def, label, disc.storage_grade), sizeMib));
-      disc.size_mib = sizeMib;
-      await this.d.store.save(rt.def);
+      await this.commit(rt, { ...rt.def, discs: rt.def.discs.map((d) => (d === disc ? { ...d, size_mib: sizeMib } : d)) });
     }));
   }
 
@@ -460,7 +465,7 @@ export class VmEngine {
     await this.exclusive(rt, 'deleting', async () => {
       for (const disc of rt.def.discs) await rm(path.dirname(this.discPath(rt.def, disc.label, disc.storage_grade)), { recursive: true, force: true });
       await this.d.store.remove(vmid);
-      this.vms.delete(vmid);
+      this.vms.remove(rt);
     });
     this.d.events.publish('vm', { vmid, name: rt.def.name, gid: rt.def.gid, state: 'DELETED', previous: rt.state });
     this.d.log.info(`deleted VM ${rt.def.name} (${vmid})`);
@@ -545,7 +550,7 @@ export class VmEngine {
 
   /** Daemon shutdown: VMs keep running; only our connections to them close. */
   detachAll(): void {
-    for (const rt of this.vms.values()) {
+    for (const rt of this.vms.all()) {
       rt.console?.detach();
       rt.handle?.detach();
     }
@@ -571,13 +576,7 @@ export class VmEngine {
   private checkQuota(gid: string, add: { vms?: number; cpus?: number; memory_mib?: number; disk_mib?: number }): void {
     const quota = this.d.config.groups[gid]?.quota;
     if (!quota) return;
-    const vms = this.list(gid).map((r) => r.def);
-    const used = {
-      vms: vms.length,
-      cpus: sum(vms.map((v) => v.cpus)),
-      memory_mib: sum(vms.map((v) => v.memory_mib)),
-      disk_mib: sum(vms.flatMap((v) => v.discs.map((d) => d.size_mib))),
-    };
+    const used = this.vms.usage(gid);
     for (const key of ['vms', 'cpus', 'memory_mib', 'disk_mib'] as const) {
       const limit = quota[key];
       const want = used[key] + (add[key] ?? 0);
@@ -789,3 +788,4 @@ function stableMac(vmid: string, index: number): string {
 function sum(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0);
 }
+

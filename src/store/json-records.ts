@@ -57,7 +57,12 @@ export function parseRecord<T>(bytes: Uint8Array, schema: RecordSchema<T>, extra
  * file, reject unchanged.
  */
 export async function readRecord<T>(file: string, schema: RecordSchema<T>, extra?: ExtraCheck<T>): Promise<T> {
-  const result = parseRecord(await readFile(file), schema, extra);
+  return checkRecord(file, await readFile(file), schema, extra);
+}
+
+/** readRecord for the `bytes` already read from `file`. */
+export async function checkRecord<T>(file: string, bytes: Uint8Array, schema: RecordSchema<T>, extra?: ExtraCheck<T>): Promise<T> {
+  const result = parseRecord(bytes, schema, extra);
   if ('value' in result) return result.value;
   const keptAs = newKeptName(file);
   const where = await rename(file, keptAs).then(

@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { VmDefinition } from '../core/api.gen.js';
 import { writeFileAtomic } from './atomic.js';
 import { writeFailure } from './fs-errors.js';
-import { RecordSchema, detail, keptNames, readRecord } from './json-records.js';
+import { RecordSchema, checkRecord, detail, keptNames } from './json-records.js';
 
 const VMID = /^[A-Za-z0-9_-]{6,32}$/;
 
@@ -37,19 +38,19 @@ export class VmStore {
   /**
    * Every definition that reads back whole; a directory without a valid vm.json is reported, not
    * fatal. Only a damaged vm.json is moved aside: the directory's other files may belong to a
-   * QEMU that is still running.
+   * QEMU that is still running. Called once, at start-up.
    */
   async loadAll(onBad: (dir: string, err: Error) => void): Promise<VmDefinition[]> {
     const out: VmDefinition[] = [];
     for (const entry of await readdir(this.root, { withFileTypes: true })) {
       if (!entry.isDirectory() || !VMID.test(entry.name)) continue;
-      const file = path.join(this.root, entry.name, 'vm.json');
+      const vmid = entry.name;
+      const file = path.join(this.root, vmid, 'vm.json');
       try {
-        out.push(
-          await readRecord(file, SCHEMA, (def) =>
-            def.vmid === entry.name ? [] : [detail('/vmid', `is '${def.vmid}', not its directory's name '${entry.name}'`)],
-          ),
-        );
+        // Read synchronously: this runs once, before the daemon serves, and 10,000 small files read
+        // through the thread pool cost four round trips each (open, stat, read, close), seconds in all.
+        const bytes = readFileSync(file);
+        out.push(await checkRecord(file, bytes, SCHEMA, (def) => (def.vmid === vmid ? [] : [detail('/vmid', `is '${def.vmid}', not its directory's name '${vmid}'`)])));
       } catch (err) {
         onBad(file, (await this.keptInstead(file, err as NodeJS.ErrnoException)) ?? (err as Error));
       }

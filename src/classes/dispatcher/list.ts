@@ -1,16 +1,17 @@
 import { defineAction } from '../context.js';
+import { page } from '../paging.js';
 import { progressFields, publicView } from '../../queue/dispatcher.js';
 import type { TaskRecord } from '../../queue/task.js';
 
 export default defineAction('rpc/dispatcher/list', {
   permission: 'task.view',
-  handler({ history = false }, { services, user, can }) {
+  handler({ history = false, offset, limit }, { services, user, can }) {
     const jobs: Record<string, Record<string, ReturnType<typeof describe>>> = {};
-    for (const t of services.tasks.list(history)) {
-      if (!can('task.view', t.gid)) continue;
+    const { items, extra } = page(services.tasks.list(history).filter((t) => can('task.view', t.gid)), { offset, limit });
+    for (const t of items) {
       (jobs[t.queue] ??= {})[t.id] = describe(t.owner === user!.username ? t : publicView(t), services.tasks.position(t.id));
     }
-    return { jobs };
+    return { jobs, ...extra };
   },
 });
 

@@ -1,4 +1,5 @@
 import { defineAction } from '../context.js';
+import { page } from '../paging.js';
 import { IOHYVE_GROUP } from './guest.js';
 
 const IN_VMM = new Set(['STARTING', 'RUNNING', 'PAUSING', 'PAUSED', 'RESUMING', 'STOPPING', 'UNKNOWN']);
@@ -6,9 +7,10 @@ const IN_VMM = new Set(['STARTING', 'RUNNING', 'PAUSING', 'PAUSED', 'RESUMING', 
 export default defineAction('sysadm/iohyve/listvms', {
   permission: 'vm.view',
   scope: { group: IOHYVE_GROUP },
-  handler(_args, ctx) {
+  handler({ offset, limit }, ctx) {
     const listvms: Record<string, { description: string; rcboot: 'YES' | 'NO'; running: 'YES' | 'NO'; vmm: 'YES' | 'NO' }> = {};
-    for (const rt of ctx.services.vms.list(IOHYVE_GROUP)) {
+    const { items, extra } = page(ctx.services.vms.list(IOHYVE_GROUP), { offset, limit });
+    for (const rt of items) {
       listvms[rt.def.name] = {
         description: rt.def.description,
         rcboot: rt.def.autostart ? 'YES' : 'NO',
@@ -17,6 +19,6 @@ export default defineAction('sysadm/iohyve/listvms', {
         vmm: IN_VMM.has(rt.state) ? 'YES' : 'NO',
       };
     }
-    return { listvms };
+    return { listvms, ...extra };
   },
 });

@@ -1,12 +1,14 @@
 import { defineAction } from '../context.js';
+import { page } from '../paging.js';
 
 export default defineAction('sysadm/vm/list', {
   permission: 'vm.view',
   scope: 'gid',
-  handler({ gid }, ctx) {
+  handler({ gid, offset, limit }, ctx) {
     const { vms } = ctx.services;
+    const { items, extra } = page(vms.list(gid), { offset, limit });
     return {
-      vms: vms.list(gid).map((rt) => ({
+      vms: items.map((rt) => ({
         vmid: rt.def.vmid,
         name: rt.def.name,
         cpus: rt.def.cpus,
@@ -14,6 +16,7 @@ export default defineAction('sysadm/vm/list', {
         state: rt.state,
         actions: vms.actions(rt),
       })),
+      ...extra,
     };
   },
 });

