@@ -70,13 +70,12 @@ export class Api {
         this.retry = 0;
         resolve();
       };
-      ws.onmessage = (m) => this.onMessage(String(m.data));
+      ws.onmessage = (m) => this.ws === ws && this.onMessage(String(m.data));
       ws.onclose = () => {
-        this.opened = null;
-        this.ws = null;
-        for (const p of this.pending.values()) p.reject(new CallError(0, 'connection lost'));
-        this.pending.clear();
         reject(new CallError(0, 'cannot reach the daemon'));
+        // A socket let go by sign-out may close after the next sign-in opened its own.
+        if (this.ws !== ws) return;
+        this.detach();
         if (this.closedByUs) return;
         if (wasOpen) this.setLink('down');
         this.scheduleReconnect();
@@ -134,7 +133,16 @@ export class Api {
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(USER_KEY);
     this.closedByUs = true;
-    this.ws?.close();
+    const ws = this.ws;
+    this.detach();
+    ws?.close();
+  }
+
+  private detach(): void {
+    this.opened = null;
+    this.ws = null;
+    for (const p of this.pending.values()) p.reject(new CallError(0, 'connection lost'));
+    this.pending.clear();
   }
 
   async subscribe(topics: string[]): Promise<void> {
