@@ -335,7 +335,8 @@ test('the connection drops and comes back: a banner, then the events missed mean
     await signIn(p, 'admin', own.adminPassword);
     await stateOf(p, 'gone').waitFor();
     await r.cut();
-    await p.locator('[data-banner="down"]').waitFor();
+    // Says what the page showed instead, should the banner not come.
+    await p.locator('[data-banner="down"]').waitFor().catch(async (e: Error) => assert.fail(`${e.message}\npage:\n${await p.locator('body').innerText()}`));
     await c.call('sysadm', 'vm', { action: 'delete', vmid: gone.vmid });
     await c.call('sysadm', 'vm', { action: 'create', name: 'added', gid: 'default', cpus: 1, memory_mib: 64 });
     await r.resume();
