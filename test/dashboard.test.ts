@@ -293,6 +293,11 @@ test('a user with only vm.view, by keyboard on a phone in dark mode: the VMs, no
   assert.equal(await p.evaluate(() => document.activeElement?.textContent), 'dash', 'the skip link leads to the VM list');
   assert.equal(await p.evaluate(() => location.hash), '', 'and leaves the route alone');
   assert.equal(await p.locator('button[data-action]').count(), 0);
+  // What the page went by: rpc/schema says the viewer may call vm state, but not change state with it.
+  const viewer = await d.client('viewer', 'viewer-pass-1');
+  const listed = async (c: HyvedClient) => (await c.call<Record<string, Record<string, { write_permission?: string; may_write?: boolean }>>>('rpc', 'schema', { namespace: 'sysadm', name: 'vm' }))['sysadm/vm'].state;
+  assert.deepEqual([(await listed(viewer)).write_permission, (await listed(viewer)).may_write, (await listed(client)).may_write], ['vm.state', false, true]);
+  viewer.close();
   assert.equal(await p.getByRole('button', { name: 'Create VM' }).count(), 0);
   assert.equal(await p.getByRole('link', { name: 'ISO store' }).count(), 0);
   await p.screenshot({ path: path.join(SHOTS, 'viewer-phone.png') });
