@@ -10,6 +10,8 @@ export interface ConsoleViewer {
   notices: Notice[];
   /** Everything received in binary frames. */
   bytes(): Buffer;
+  /** How many bytes that is (without joining them). */
+  received(): number;
   text(): string;
   /** Resolves once the received text matches `pattern` (from byte `from` on). */
   until(pattern: RegExp, ms?: number, from?: number): Promise<string>;
@@ -87,6 +89,7 @@ export async function attach(base: string, c: HyvedClient, vmid: string, extra: 
     hello,
     notices,
     bytes,
+    received: () => size,
     text: () => bytes().toString('latin1'),
     until: (pattern, ms = 30_000, from = 0) => wait(() => pattern.exec(bytes().subarray(from).toString('latin1'))?.[0], String(pattern), ms),
     notice,
