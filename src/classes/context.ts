@@ -26,7 +26,10 @@ export interface SignIn {
   endSession(key: string): void;
 }
 
-export type SchemaListing = Record<string, Record<string, { permission: Permission | Permission[] | null; args: unknown; result: unknown }>>;
+export type SchemaListing = Record<
+  string,
+  Record<string, { permission: Permission | Permission[] | null; write_permission?: Permission; may_write?: boolean; args: unknown; result: unknown }>
+>;
 
 /** The registered actions as rpc/schema and rpc/query report them; the server's Router provides it. */
 export interface ActionCatalog {

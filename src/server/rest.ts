@@ -6,6 +6,7 @@ import type { DaemonServices as Services } from './services.js';
 import { handleVelocity, isVelocityPath } from './velocity.js';
 import { handleUpload, isUploadPath } from './upload.js';
 import type { HttpFacade } from './http-facade.js';
+import { handleWeb, isWebPath } from './web.js';
 
 const ALLOW = 'PUT, OPTIONS';
 
@@ -17,6 +18,7 @@ export async function handleRest(req: IncomingMessage, res: ServerResponse, serv
   // Appended, not resolved against a base: `//x` would parse as a host (and `//` throw).
   const url = new URL(`http://localhost${req.url?.startsWith('/') ? req.url : '/'}`);
   if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { status: 'ok', version: services.version });
+  if (isWebPath(req.method, url.pathname)) return handleWeb(req, res, url.pathname);
   if (isVelocityPath(url.pathname)) return handleVelocity(req, res, url.pathname, services);
   if (isUploadPath(url.pathname)) return handleUpload(req, res, url.pathname, services, url.searchParams);
   const facade = facades.find((f) => f.matches(url.pathname));

@@ -152,7 +152,10 @@ export class Router implements ActionCatalog {
       if (filter && (ep.namespace !== filter.namespace || ep.name !== filter.name)) continue;
       for (const c of ep.single ? [ep.single] : [...ep.actions.values()]) {
         if (grants && !c.def.anonymous && !permissionsOf(c.def).every((p) => holds(grants, p))) continue;
-        (out[key] ??= {})[c.def.action ?? ep.name] = { permission: c.def.permission, args: c.schema.args, result: c.schema.result };
+        // An action whose state-changing form needs more (vm state: vm.view to read, vm.state to
+        // change) says so, so that a client offers the change only to those who may make it.
+        const write = typeof c.def.write === 'object' ? { write_permission: c.def.write.permission, ...(grants ? { may_write: holds(grants, c.def.write.permission) } : {}) } : {};
+        (out[key] ??= {})[c.def.action ?? ep.name] = { permission: c.def.permission, ...write, args: c.schema.args, result: c.schema.result };
       }
     }
     return out;
