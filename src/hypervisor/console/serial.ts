@@ -120,10 +120,7 @@ export class SerialConsole {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.drain();
-    this.closed = true;
-    this.stopFollowing();
-    if (this.poll) clearInterval(this.poll);
-    this.input?.destroy();
+    this.stop();
     for (const a of [...this.viewers]) {
       a.viewer.notice({ type: 'vm-stopped', offset: this.ring.end });
       a.viewer.close(1000, 'vm stopped');
@@ -133,12 +130,16 @@ export class SerialConsole {
 
   /** Lets go without notices (daemon shutdown): the VM keeps running and the files keep growing. */
   detach(): void {
+    this.stop();
+    for (const a of this.viewers) a.viewer.close(1001, 'daemon shutting down');
+    this.viewers.clear();
+  }
+
+  private stop(): void {
     this.closed = true;
     this.stopFollowing();
     if (this.poll) clearInterval(this.poll);
     this.input?.destroy();
-    for (const a of this.viewers) a.viewer.close(1001, 'daemon shutting down');
-    this.viewers.clear();
   }
 
   // --- viewers' requests (ViewerSession) ---
