@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import busboy from 'busboy';
+import type busboy from 'busboy';
+import { lazyRequire } from '../../core/lazy.js';
 import { RpcError, badRequest } from '../../core/errors.js';
 import { readBytes } from '../../server/http-io.js';
 
@@ -14,6 +15,8 @@ export interface DcRequest {
 }
 
 const MAX_FIELDS = 64;
+
+const multipart = lazyRequire<typeof busboy>('busboy');
 
 /** The path after `/api` split into segments and matrix parameters, as Rack::MatrixParams reads it. */
 export function parsePath(pathname: string): { segments: string[]; matrix: Record<string, string> } {
@@ -80,7 +83,7 @@ function readMultipart(req: IncomingMessage, limit: number): Promise<Record<stri
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, limits: { fields: MAX_FIELDS, files: MAX_FIELDS, parts: MAX_FIELDS, fieldSize: limit, fileSize: limit } });
+      bb = multipart()({ headers: req.headers, limits: { fields: MAX_FIELDS, files: MAX_FIELDS, parts: MAX_FIELDS, fieldSize: limit, fileSize: limit } });
     } catch (err) {
       return reject(badRequest(`malformed multipart/form-data: ${(err as Error).message}`));
     }

@@ -2,11 +2,14 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
+import type tar from 'tar-stream';
+import { lazyRequire } from '../../core/lazy.js';
 import { RpcError, badRequest } from '../../core/errors.js';
 import { MANIFEST_MAX_BYTES, parseManifest, type DigestAlgorithm, type ManifestEntry } from './manifest.js';
 import { indexTar, type TarMember } from './tar-index.js';
 import { XML_LIMITS } from './xml.js';
+
+const tarStream = lazyRequire<typeof tar>('tar-stream');
 
 export interface OvaLimits {
   /** Members in one archive (descriptor, manifest, certificate, disks). */
@@ -62,7 +65,7 @@ export type OvaInput = tar.Extract;
  * plain names are allowed (no links, devices, directories or paths), within `limits`.
  */
 export function ovaInspector(limits: OvaLimits, signal?: AbortSignal): { input: OvaInput; result: Promise<Inspected> } {
-  const extract = tar.extract();
+  const extract = tarStream().extract();
   return { input: extract, result: inspect(extract, limits, signal) };
 }
 

@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
+import type tar from 'tar-stream';
+import { lazyRequire } from '../../core/lazy.js';
+
+const tarStream = lazyRequire<typeof tar>('tar-stream');
 
 /** SHA256 of a file, streamed. */
 export async function sha256File(file: string, signal?: AbortSignal): Promise<string> {
@@ -13,7 +16,7 @@ export async function sha256File(file: string, signal?: AbortSignal): Promise<st
 
 /** Writes an OVA: the members in order (descriptor first, then manifest, then discs), each streamed from its file. */
 export async function writeOvaFile(out: string, members: { name: string; file: string }[], signal?: AbortSignal): Promise<void> {
-  const pack = tar.pack();
+  const pack = tarStream().pack();
   const done = pipeline(pack, createWriteStream(out, { flags: 'wx', mode: 0o644 }), { signal });
   for (const m of members) {
     const entry = pack.entry({ name: m.name, size: (await stat(m.file)).size, mode: 0o644, mtime: new Date() });

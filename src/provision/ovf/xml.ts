@@ -1,4 +1,7 @@
-import { DOMParser, type Element } from '@xmldom/xmldom';
+import type { Element } from '@xmldom/xmldom';
+import { lazyRequire } from '../../core/lazy.js';
+
+const xmldom = lazyRequire<typeof import('@xmldom/xmldom')>('@xmldom/xmldom');
 import { badRequest } from '../../core/errors.js';
 
 /** What an untrusted descriptor may be: vendors' OVFs are tens of KiB; these bounds are far above that. */
@@ -23,7 +26,7 @@ export function parseXml(text: string): Element {
   }
   let doc;
   try {
-    doc = new DOMParser({
+    doc = new (xmldom().DOMParser)({
       onError(level, message) {
         if (level !== 'warning') throw new Error(message);
       },
