@@ -53,3 +53,17 @@ test('segments: offsets are continuous across rotation, pruning and reopening; a
   assert.equal((await log.read(15, 100)).data.toString(), written.slice(15));
   assert.deepEqual(JSON.parse(await readFile(path.join(vmDir, 'console', 'index.json'), 'utf8')), { first_seq: 1, first_base: 11 });
 });
+
+test('segments: a new VM\'s first segment counts before the hypervisor creates it, so the first rotation keeps and later prunes it', async () => {
+  const vmDir = await tempDir('hyved-seg-');
+  const log = await SegmentLog.forVm(vmDir, 2);
+  assert.equal(log.current.seq, 0);
+  await appendFile(log.current.path, 'first!');
+  await log.next();
+  await appendFile(log.current.path, 'second');
+  assert.equal(await log.end(), 12);
+  assert.equal((await log.read(0, 100)).data.toString(), 'first!second');
+  await log.next();
+  assert.deepEqual((await readdir(path.join(vmDir, 'console'))).filter((f) => f.endsWith('.log')).sort(), ['serial-1.log']);
+  assert.equal(log.start, 6);
+});

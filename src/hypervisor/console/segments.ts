@@ -50,8 +50,9 @@ export class SegmentLog {
       else seqs.push(seq);
     }
     this.seqs = seqs.sort((a, b) => a - b);
-    if (legacy && this.seqs.length === 0 && (await stat(legacy).catch(() => null))) {
-      await rename(legacy, this.pathOf(this.index.first_seq));
+    if (this.seqs.length === 0) {
+      if (legacy && (await stat(legacy).catch(() => null))) await rename(legacy, this.pathOf(this.index.first_seq));
+      // The first segment counts before the hypervisor creates it: rotation and pruning start from it.
       this.seqs = [this.index.first_seq];
     }
     return this;
@@ -59,7 +60,7 @@ export class SegmentLog {
 
   /** The file the hypervisor should append to now. */
   get current(): { seq: number; path: string } {
-    const seq = this.seqs.at(-1) ?? this.index.first_seq;
+    const seq = this.seqs.at(-1)!;
     return { seq, path: this.pathOf(seq) };
   }
 
@@ -86,13 +87,13 @@ export class SegmentLog {
 
   /** Offset one past the last byte written so far. */
   async end(): Promise<number> {
-    const last = (await this.layout()).at(-1);
-    return last ? last.base + last.size : this.index.first_base;
+    const last = (await this.layout()).at(-1)!;
+    return last.base + last.size;
   }
 
   /** Base offset of the current segment. */
   async currentBase(): Promise<number> {
-    return (await this.layout()).at(-1)?.base ?? this.index.first_base;
+    return (await this.layout()).at(-1)!.base;
   }
 
   /** Bytes [from, from+limit) clipped to what is kept; `from` is raised to the oldest kept byte. */
