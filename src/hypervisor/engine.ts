@@ -586,7 +586,7 @@ export class VmEngine {
     }
   }
 
-  private async plan(def: VmDefinition): Promise<LaunchPlan> {
+  private async plan(def: VmDefinition, console: SegmentLog): Promise<LaunchPlan> {
     const dir = this.d.store.dirOf(def.vmid);
     const bridges = def.nics.map((n) => (n.type === 'BRIDGE' ? this.d.config.nics[n.host!]?.interface ?? null : null));
     if (def.nics.some((n) => n.type === 'BRIDGE')) {
@@ -608,7 +608,7 @@ export class VmEngine {
       kernelPath: def.kernel ? await this.bootFile(def.kernel) : undefined,
       initrdPath: def.initrd ? await this.bootFile(def.initrd) : undefined,
       accelerator: this.d.accelerator,
-      consoleLog: (await this.segments(def.vmid)).current.path,
+      consoleLog: console.current.path,
       ...((await stat(path.join(dir, SEED_FILE)).then((st) => st.isFile(), () => false)) ? { seedPath: path.join(dir, SEED_FILE) } : {}),
       natPrefix: this.d.config.provision.nat_net_prefix,
       firmware: def.type === 'EFI' && this.d.efi ? { code: this.d.efi.code, varsTemplate: this.d.efi.vars } : undefined,
@@ -618,13 +618,14 @@ export class VmEngine {
   private async start(rt: Runtime): Promise<void> {
     // A definition made under another hypervisor (the host's driver changed) can ask for more.
     this.supported(rt.def, `VM '${rt.def.name}' cannot start under the ${this.d.driver.name} hypervisor: `);
-    const plan = await this.plan(rt.def);
+    const log = await this.segments(rt.def.vmid);
+    const plan = await this.plan(rt.def, log);
     for (const m of rt.def.media) if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: image '${m.mid}' is no longer in the store`);
     this.transition(rt, 'STARTING');
     try {
       const handle = await this.d.driver.start(plan);
       this.attach(rt, handle);
-      await this.attachConsole(rt, handle, false);
+      await this.attachConsole(rt, handle, false, log);
       rt.launchTime = new Date().toISOString();
       this.transition(rt, 'RUNNING');
     } catch (err) {
@@ -730,10 +731,13 @@ export class VmEngine {
     return SegmentLog.forVm(this.d.store.dirOf(vmid), this.d.config.console.segments);
   }
 
-  /** `moveLog`: point the hypervisor at the current segment (a VM adopted from an earlier daemon). */
-  private async attachConsole(rt: Runtime, handle: VmHandle, moveLog: boolean): Promise<void> {
+  /**
+   * `moveLog`: point the hypervisor at the current segment (a VM adopted from an earlier daemon).
+   * `log`: the one the start opened for the launch plan.
+   */
+  private async attachConsole(rt: Runtime, handle: VmHandle, moveLog: boolean, log?: SegmentLog): Promise<void> {
     if (!handle.serial) return;
-    const log = await this.segments(rt.def.vmid);
+    log ??= await this.segments(rt.def.vmid);
     const c = this.d.config.console;
     try {
       if (moveLog) await handle.serial.switchLog(log.current.path);
