@@ -139,7 +139,12 @@ export class SerialConsole {
     this.closed = true;
     this.stopFollowing();
     if (this.poll) clearInterval(this.poll);
+    this.dropInput();
+  }
+
+  private dropInput(): void {
     this.input?.destroy();
+    this.input = null;
   }
 
   // --- viewers' requests (ViewerSession) ---
@@ -278,6 +283,13 @@ export class SerialConsole {
   private async rotate(): Promise<void> {
     if (Date.now() < this.retryRotationAt) return;
     const next = await this.o.log.next();
+    // A guest write QEMU could not finish on our input connection waits on that connection; swapped
+    // away under it, the guest's output stopped for good (seen once under load). Without a client
+    // QEMU drops the socket side of a write, so the connection goes first and QEMU is given a moment.
+    if (this.input) {
+      this.dropInput();
+      await sleep(50);
+    }
     try {
       await this.o.port.switchLog(next.path);
     } catch (err) {
@@ -285,8 +297,7 @@ export class SerialConsole {
       this.o.logger.warn(`console: cannot move the serial log to ${next.path}, trying again in ${ROTATION_RETRY_MS / 1000} s: ${(err as Error).message}`);
     }
     // The input socket was replaced with the chardev: the next keystroke reconnects.
-    this.input?.destroy();
-    this.input = null;
+    this.dropInput();
     await this.readToEnd();
     if (await stat(next.path).then(() => true, () => false)) await this.follow(next.path, 0);
   }
