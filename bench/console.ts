@@ -11,11 +11,11 @@ import { performance } from 'node:perf_hooks';
 import { startDaemon, tempDir } from '../test/helpers/daemon.js';
 import { guestVm, installGuest } from '../test/helpers/guest.js';
 import { attach, type ConsoleViewer } from '../test/helpers/console.js';
-import { percentile, progress, round, sleep } from './lib.js';
+import { percentile, progress, round, sleep, knob } from './lib.js';
 
 // The guest's UART under TCG manages some tens of KB/s: a few MB already take a minute or more.
-const MB = Number(process.env.CONSOLE_MB ?? 2);
-const KEYS = Number(process.env.CONSOLE_KEYS ?? 200);
+const MB = Number(knob('CONSOLE_MB', 2, 0.5));
+const KEYS = Number(knob('CONSOLE_KEYS', 200, 50));
 
 /** socat on the serial socket, counting what it prints. */
 function socat(socket: string): { proc: ChildProcess; received: () => number; onData: (check: () => boolean) => void } {

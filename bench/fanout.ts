@@ -25,12 +25,12 @@ import path from 'node:path';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import type { BurstStats, FromSub, ToSub } from './fanout-sub.js';
 import {
-  BENCH_DIR, MB, RawConn, adminToken, cpuMs, fdCount, fdLimit, histPercentile, memOf, progress, round, settle, sleep, tcpQueues,
+  BENCH_DIR, MB, RawConn, adminToken, cpuMs, fdCount, fdLimit, histPercentile, knob, memOf, progress, round, settle, sleep, tcpQueues,
 } from './lib.js';
 
-const SUBSCRIBERS = Number(process.env.SUBSCRIBERS ?? 1000);
-const EVENTS = Number(process.env.EVENTS ?? 1000);
-const SLOW = Number(process.env.SLOW ?? 10);
+const SUBSCRIBERS = Number(knob('SUBSCRIBERS', 1000, 300));
+const EVENTS = Number(knob('EVENTS', 1000, 300));
+const SLOW = Number(knob('SLOW', 10, 3));
 const WORKERS = 2;
 const MAX_BUFFERED = 256 * 1024;
 const PREFILL_TARGET = 48 * 1024;

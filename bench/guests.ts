@@ -11,9 +11,9 @@ import { rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { HYVED, startDaemon, tempDir, type TestDaemon } from '../test/helpers/daemon.js';
 import { guestVm, installGuest, qemuPidsOf } from '../test/helpers/guest.js';
-import { RawConn, cpuMs, percentile, progress, round, sleep } from './lib.js';
+import { RawConn, cpuMs, percentile, progress, round, sleep, knob } from './lib.js';
 
-const GUESTS = Number(process.env.GUESTS ?? 30);
+const GUESTS = Number(knob('GUESTS', 30, 5));
 const IDLE_WINDOW_MS = 10_000;
 
 type VmEvent = { vmid: string; state: string; previous: string | null };

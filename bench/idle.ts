@@ -3,11 +3,21 @@
  * authenticated WebSocket connections (each signed in with rpc/auth_token on one token from a
  * single rpc/auth, so there are no CONNECTIONS scrypt checks), then after they all closed.
  */
+import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { startDaemon } from '../test/helpers/daemon.js';
-import { MB, RawConn, adminToken, fdCount, fdLimit, memOf, progress, round, settle, sleep } from './lib.js';
+import { MB, RawConn, adminToken, fdCount, fdLimit, memOf, progress, round, settle, sleep, knob } from './lib.js';
 
-const CONNECTIONS = Number(process.env.CONNECTIONS ?? 1000);
+/** RSS of a bare Node process doing nothing: the floor an idle daemon is compared with. */
+async function bareNodeRss(): Promise<number> {
+  const p = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  await sleep(1000);
+  const { rss } = await memOf(p.pid!);
+  p.kill();
+  return rss;
+}
+
+const CONNECTIONS = Number(knob('CONNECTIONS', 1000, 200));
 
 // All from 127.0.0.1 and more than the default caps: what is measured is their cost, not the caps.
 const d = await startDaemon({ log: { level: 'warn' }, validate_results: false, connections: { max: CONNECTIONS + 50, per_address: CONNECTIONS + 50 } });
@@ -21,6 +31,8 @@ try {
   const idle = await memOf(pid);
   const idleFds = await fdCount(pid);
   progress(`idle: daemon pid ${pid}, RSS ${round(idle.rss / MB, 1)} MB, ${idleFds} fds (limit ${limit})`);
+
+  const bare = await bareNodeRss();
 
   const token = await adminToken(d.url, d.adminPassword);
   for (let i = 0; i < CONNECTIONS; i += 50) {
@@ -45,6 +57,8 @@ try {
     connections: CONNECTIONS,
     fd_limit: limit,
     rss_idle_mb: round(idle.rss / MB, 1),
+    rss_bare_node_mb: round(bare / MB, 1),
+    ratio_rss_idle_over_bare_node: round(idle.rss / bare),
     fds_idle: idleFds,
     rss_connected_mb: round(loaded.rss / MB, 1),
     fds_connected: loadedFds,

@@ -12,12 +12,12 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { rssOf, startDaemon, tempDir } from '../test/helpers/daemon.js';
-import { cpuMs, median } from './lib.js';
+import { cpuMs, median, knob } from './lib.js';
 import { LOOPBACK } from '../test/helpers/servers.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-const SIZE = Number(process.env.FETCH_MIB ?? 1024) * 1024 * 1024;
-const ROUNDS = Number(process.env.ROUNDS ?? 2);
+const SIZE = Number(knob('FETCH_MIB', 1024, 256)) * 1024 * 1024;
+const ROUNDS = Number(knob('ROUNDS', 2, 1));
 
 async function makeSource(file: string): Promise<void> {
   const fh = await open(file, 'w');

@@ -20,6 +20,14 @@ export function progress(msg: string): void {
   process.stderr.write(`[${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 }
 
+/** `npm run bench -- --quick` (bench/run.ts passes it on): each scenario runs briefly. */
+export const QUICK = process.argv.includes('--quick');
+
+/** A scenario's size or round count: the environment's value if set, else the quick or the full default. */
+export function knob(name: string, full: number | string, quick: number | string): string {
+  return process.env[name] ?? String(QUICK ? quick : full);
+}
+
 export const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** Percentile of an ascending array (nearest rank). */

@@ -15,10 +15,10 @@ import { openNatLinks, socketPair } from '../src/hypervisor/qemu/nat-link.js';
 import { record, synFrame } from '../test/helpers/frames.js';
 import { startDaemon, tempDir } from '../test/helpers/daemon.js';
 import { guestVm, installGuest } from '../test/helpers/guest.js';
-import { median, progress, round, timeBoot, type BootTime } from './lib.js';
+import { median, progress, round, timeBoot, type BootTime, knob } from './lib.js';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const MB = Number(process.env.MB ?? 64);
+const ROUNDS = Number(knob('ROUNDS', 3, 1));
+const MB = Number(knob('MB', 64, 16));
 const GUARD = fileURLToPath(new URL('../src/hypervisor/qemu/nat-guard.js', import.meta.url));
 const RELAY = "const net=require('net');const a=new net.Socket({fd:3});const b=new net.Socket({fd:4});a.pipe(b);b.pipe(a)";
 

@@ -15,11 +15,12 @@ import { promisify } from 'node:util';
 import { rssOf, startDaemon, tempDir } from '../test/helpers/daemon.js';
 import { fixture, writeOva } from '../test/helpers/ova.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { knob } from './lib.js';
 
 const run = promisify(execFile);
-const UPLOAD_SIZE = Number(process.env.UPLOAD_MIB ?? 1024) * 1024 * 1024;
-const DISC_MIB = Number(process.env.DISC_MIB ?? 512);
-const ROUNDS = Number(process.env.ROUNDS ?? 2);
+const UPLOAD_SIZE = Number(knob('UPLOAD_MIB', 1024, 256)) * 1024 * 1024;
+const DISC_MIB = Number(knob('DISC_MIB', 512, 128));
+const ROUNDS = Number(knob('ROUNDS', 2, 1));
 const best = (xs: number[]) => Math.min(...xs);
 const ratio = (x: number) => Math.round(x * 100) / 100;
 

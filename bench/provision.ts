@@ -12,9 +12,9 @@ import { installDistribution } from '../test/helpers/dist.js';
 import { waitFor } from '../test/helpers/wait.js';
 import { seedFiles, vvfatArgv } from '../src/provision/cloud-init.js';
 import { hashPassword } from '../src/provision/sha512-crypt.js';
-import { median } from './lib.js';
+import { median, knob } from './lib.js';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(knob('ROUNDS', 3, 1));
 const MARKER = 'HYVED-FIRSTBOOT-RAN';
 const SCRIPT = `#!/bin/sh\necho ${MARKER}\n`;
 

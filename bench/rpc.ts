@@ -12,13 +12,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startDaemon, tempDir, type TestDaemon } from '../test/helpers/daemon.js';
-import { BENCH_DIR, RawConn, adminToken, progress, round, runWorker, settle } from './lib.js';
+import { BENCH_DIR, RawConn, adminToken, progress, round, runWorker, settle, knob } from './lib.js';
 import type { LoadArgs, LoadResult } from './rpc-load.js';
 
-const POOLS = (process.env.POOLS ?? '1,16,64').split(',').map(Number);
+const POOLS = (knob('POOLS', '1,16,64', '1,16')).split(',').map(Number);
 const DEPTH = Number(process.env.DEPTH ?? 32);
-const WARMUP_MS = Number(process.env.WARMUP_MS ?? 1000);
-const DURATION_MS = Number(process.env.DURATION_MS ?? 3000);
+const WARMUP_MS = Number(knob('WARMUP_MS', 1000, 500));
+const DURATION_MS = Number(knob('DURATION_MS', 3000, 1000));
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
 
 interface Target { name: string; url: string; protocol: LoadArgs['protocol']; method?: LoadArgs['method']; token?: string; pid: number }

@@ -12,14 +12,14 @@ import { once } from 'node:events';
 import { rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
-import { MB, RawConn, adminToken, cpuMs, memOf, percentile, progress, round, settle, sleep } from './lib.js';
+import { MB, RawConn, adminToken, cpuMs, memOf, percentile, progress, round, settle, sleep, knob } from './lib.js';
 import WebSocket from 'ws';
 import { HYVED } from '../test/helpers/daemon.js';
 
-const LEVELS = (process.env.LEVELS ?? '100,1000,10000').split(',').map(Number);
+const LEVELS = (knob('LEVELS', '100,1000,10000', '100,1000')).split(',').map(Number);
 const BATCH = 100;
 const CONCURRENCY = 8;
-const LIST_CALLS = Number(process.env.LIST_CALLS ?? 200);
+const LIST_CALLS = Number(knob('LIST_CALLS', 200, 100));
 const CONFIG = { log: { level: 'warn' }, validate_results: false };
 
 /** Creates VMs from..to; the wall time and the daemon's CPU time per create over the last BATCH. */
@@ -160,7 +160,14 @@ try {
       await conn.call('rpc', 'auth_token', { token: await adminToken(d.url, adminPassword) });
     }
   }
-  console.log(JSON.stringify({ scenario: 'vm-scale', levels: rows }));
+  const [first, last] = [rows[0], rows.at(-1)!];
+  // Per tenfold, so that a quick run (fewer levels) compares with a full one: 1 is flat.
+  const tenfolds = Math.log10(last.vms / first.vms);
+  console.log(JSON.stringify({
+    scenario: 'vm-scale',
+    levels: rows,
+    ratio_create_cpu_per_vm_growth_per_tenfold: tenfolds > 0 ? round((last.create_cpu_ms_per_vm / first.create_cpu_ms_per_vm) ** (1 / tenfolds), 2) : null,
+  }));
 } finally {
   await d?.stop();
   await rm(stateDir, { recursive: true, force: true });

@@ -7,10 +7,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startDaemon } from '../test/helpers/daemon.js';
 import { GUEST_DIR, MARKER, guestVm, installGuest } from '../test/helpers/guest.js';
-import { median, timeBoot, type BootTime } from './lib.js';
+import { median, timeBoot, type BootTime, knob } from './lib.js';
 import { tempDir } from '../test/helpers/daemon.js';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(knob('ROUNDS', 3, 1));
 
 async function directBoot(): Promise<number> {
   const t0 = performance.now();
