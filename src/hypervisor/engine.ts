@@ -131,9 +131,13 @@ export class VmEngine {
       const handle = await this.d.driver.adopt(def, this.d.store.dirOf(def.vmid));
       if (!handle) return;
       this.attach(rt, handle);
-      // Also moves a VM started before console segments off its unbounded console.log.
-      await this.attachConsole(rt, handle, true);
-      const status = await handle.status(this.d.config.vm.status_timeout_ms);
+      // Asked together with the console's chardev swap: QEMU answers them in turn on one socket,
+      // and a guest under TCG can keep its QEMU from the socket for a while on a loaded host.
+      const [status] = await Promise.all([
+        handle.status(this.d.config.vm.status_timeout_ms),
+        // Also moves a VM started before console segments off its unbounded console.log.
+        this.attachConsole(rt, handle, true),
+      ]);
       rt.state = status === 'paused' ? 'PAUSED' : status === 'running' ? 'RUNNING' : status === 'stopped' ? 'STOPPED' : 'UNKNOWN';
       rt.launchTime = (await stat(path.join(this.d.store.dirOf(def.vmid), 'qemu.pid')).catch(() => null))?.mtime.toISOString() ?? null;
       this.d.log.info(`re-adopted VM ${def.name} (${def.vmid}), pid ${handle.pid}, ${rt.state}`);

@@ -80,7 +80,10 @@ async function start(config: Config, lock: StateDirLock, facades: readonly HttpF
   const accelerator = await detectAccelerator(config.accelerator);
   const { driver, efi } = await makeDriver(config);
   const vms = new VmEngine({ config, log, events, store: new VmStore(config.state_dir), isos, driver, discs: driver, accelerator, efi });
-  await vms.init();
+  // Re-adoption mostly waits on each QEMU's answers, loading the classes (schema compilation) is
+  // CPU: they overlap. Both are done before the daemon listens.
+  const adopting = vms.init();
+  adopting.catch(() => {});
   log.info(`hypervisor ${driver.name} with ${accelerator}${efi ? ', UEFI firmware found' : ', no UEFI firmware'}`);
   const auth = new Authenticator(users, config.token_timeout_s, config.blacklist);
   // Everything but the listener: open QMP sockets to re-adopted VMs would keep a failed start from exiting.
@@ -111,10 +114,12 @@ async function start(config: Config, lock: StateDirLock, facades: readonly HttpF
   let url: string;
   let transport: Transport;
   try {
-    await router.load(services, CLASSES_DIR);
+    await Promise.all([router.load(services, CLASSES_DIR), adopting]);
     transport = new Transport(services, facades);
     url = await transport.listen();
   } catch (err) {
+    // VMs still being adopted would attach after the teardown detached the others.
+    await adopting.catch(() => {});
     await teardown();
     throw err;
   }

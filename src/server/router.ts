@@ -54,8 +54,11 @@ export class Router implements ActionCatalog {
    */
   async load(services: Services, dir: string): Promise<void> {
     this.services = services;
-    for (const file of await listModules(dir)) {
-      const mod = await import(pathToFileURL(file).href);
+    const files = await listModules(dir);
+    // Loaded together (the loader's file reads overlap), registered in order.
+    const mods = await Promise.all(files.map((file) => import(pathToFileURL(file).href)));
+    for (const [i, file] of files.entries()) {
+      const mod = mods[i];
       // Helpers (context.ts, describe.ts) export no default; a module missing its `export default`
       // leaves its schema without a module, which the check below refuses.
       if (mod.default === undefined) continue;
