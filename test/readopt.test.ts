@@ -1,7 +1,7 @@
 import { test, after } from 'node:test';
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { HyvedClient } from '../src/client/client.js';
 import { HYVED, startDaemon, tempDir, type TestDaemon } from './helpers/daemon.js';
@@ -88,4 +88,5 @@ test(`re-adoption after SIGKILL loses none of ${RUNNING} running VMs, also when 
   for (const vmid of running) assert.deepEqual(await qemuPidsOf(vmid), [], `${vmid}: stopped`);
   c.close();
   await d.stop();
+  await rm(stateDir, { recursive: true, force: true });
 });

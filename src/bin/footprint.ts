@@ -1,6 +1,7 @@
 /**
  * What keeps an idle daemon light (bench/idle.ts; ~103 MB before, Node itself starts at ~40).
- * Imported first by the bin, so that it runs before any other module is evaluated.
+ * Imported alone by the entry (hyved.ts), before the rest of the module graph is even loaded:
+ * parsing those modules is itself the first burst of allocations these flags are for.
  *
  * Start-up (loading the modules, compiling every action's schema) allocates a burst of short-lived
  * objects and runs ajv's code generator hot. V8 answers by growing the young generation to its
