@@ -43,7 +43,8 @@ export async function startDaemon(config: Record<string, unknown> = {}, stateDir
       proc.kill('SIGKILL');
       reject(err);
     };
-    const timer = setTimeout(() => fail(new Error(`daemon did not start:\n${out}`)), 15_000);
+    // Generous: a loaded CI machine once took more than 15 s.
+    const timer = setTimeout(() => fail(new Error(`daemon did not start:\n${out}`)), 60_000);
     const check = () => {
       const m = /^hyved \S+ is listening on (\S+)/m.exec(out); // not node's "Debugger listening on ..."
       if (m) {
