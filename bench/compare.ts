@@ -3,13 +3,22 @@
  * in bench/baseline.json. Pure (no files, no processes), so a unit test can hold it to its word.
  */
 
-/** What a full run records: every scenario's ratios, keyed "<scenario>[ <field>=<value>] <ratio field>". */
-export interface Baseline {
+/** Where and when a scenario's figures were recorded. */
+export interface RunRecord {
   recorded: string;
   machine: string;
   load: string;
   commit: string;
-  ratios: Record<string, number>;
+}
+
+/**
+ * What full runs record: every scenario's ratios, keyed "<scenario>[ <field>=<value>] <ratio
+ * field>", and per scenario (bench/run.ts's names) the run they come from, as a run of some
+ * scenarios replaces only theirs.
+ */
+export interface Baseline {
+  records: { [scenario: string]: RunRecord };
+  ratios: { [key: string]: number };
 }
 
 /** One ratio a scenario printed, and which way is better. */
@@ -73,7 +82,7 @@ export function regressions(baseline: Baseline | null, figures: Figure[], tolera
     if (!Number.isFinite(kept) || kept <= 0) out.push(`${f.key}: ${was} → ${f.value}, not comparable`);
     else if (kept < 1 - tolerance) {
       const way = f.lowerIsBetter ? 'lower is better' : 'higher is better';
-      out.push(`${f.key}: ${was} → ${f.value} (${way}): ${Math.round((1 - kept) * 100)}% worse than recorded ${baseline.recorded}`);
+      out.push(`${f.key}: ${was} → ${f.value} (${way}): ${Math.round((1 - kept) * 100)}% worse than recorded`);
     }
   }
   return out;

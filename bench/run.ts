@@ -10,7 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Baseline, type Figure, type Scenario, figuresOf, regressions } from './compare.js';
+import { type Baseline, type Figure, type RunRecord, type Scenario, figuresOf, regressions } from './compare.js';
 import { BENCH_DIR, progress } from './lib.js';
 
 const SCENARIOS: Scenario[] = [
@@ -83,17 +83,26 @@ const load = `${load0.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}`;
 
 if (failed.length > 0) console.error(`\nbench: failed: ${failed.join(', ')}`);
 if (quick) {
-  const lines = regressions(await readBaseline(), figures);
+  const baseline = await readBaseline();
+  const lines = regressions(baseline, figures);
+  for (const s of chosen) {
+    const r = baseline?.records[s.name];
+    if (r) console.error(`bench: ${s.name} recorded ${r.recorded} (load ${r.load}, ${r.commit})`);
+  }
   console.error(`\nbench --quick (load average ${load}): ${figures.length} ratios, ${lines.length === 0 ? 'none more than 20% worse than recorded' : 'worse than recorded or not comparable:'}`);
   for (const l of lines) console.error(`  ${l}`);
 } else {
   const old = await readBaseline();
   const cpus = os.cpus();
-  const baseline: Baseline = {
+  const record: RunRecord = {
     recorded: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
     machine: `${cpus.length} × ${cpus[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     load,
     commit: commit(),
+  };
+  const ran = chosen.filter((s) => !failed.includes(s.name)).map((s) => s.name);
+  const baseline: Baseline = {
+    records: { ...(old?.records ?? {}), ...Object.fromEntries(ran.map((name) => [name, record])) },
     ratios: { ...(old?.ratios ?? {}), ...Object.fromEntries(figures.map((f) => [f.key, f.value])) },
   };
   await writeFile(BASELINE, JSON.stringify(baseline, null, 2) + '\n');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Baseline, figuresOf, regressions } from '../../bench/compare.js';
 
-const baseline = (ratios: Record<string, number>): Baseline => ({ recorded: '2026-12-02 06:00 UTC', machine: 'test', load: '1.0 → 1.0', commit: 'abc', ratios });
+const baseline = (ratios: { [key: string]: number }): Baseline => ({ records: { rpc: { recorded: '2026-12-02 06:00 UTC', machine: 'test', load: '1.0 → 1.0', commit: 'abc' } }, ratios });
 
 test('a ratio 25% worse than recorded is printed, one 10% worse or better is not, whichever way the ratio points', () => {
   const base = baseline({ 'rpc connections=16 ratio_calls_hyved_over_bare': 1.0, 'iso-fetch ratio_hyved_over_curl': 0.9, 'provision ratio_hyved_over_by_hand': 1.0, 'vm-start ratio_marker_hyved_over_direct': 1.0 });
