@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import { errorText, html } from './html.js';
-import { Field, FieldError, Modal, argsOf, detailsByField, generated, scalars, type Prop } from './form.js';
+import { html } from './html.js';
+import { Field, FieldError, Modal, argsOf, generated, scalars, useSubmit, type Prop } from './form.js';
 import { store } from './store.js';
 
 /** Fields with their own widgets below; every other scalar of the schema gets a generated one. */
@@ -85,9 +85,6 @@ function collect(form: HTMLFormElement, props: Record<string, Prop>, rows: { dis
 
 /** The create dialog, built from `rpc/schema`'s schema of `sysadm/vm create`; the server validates. */
 export function CreateDialog({ onClose }: { onClose: () => void }) {
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [message, setMessage] = useState('');
-  const [busy, setBusy] = useState(false);
   const [isos, setIsos] = useState<string[]>([]);
   const [dists, setDists] = useState<string[]>([]);
   const [bridges, setBridges] = useState<string[]>([]);
@@ -96,7 +93,7 @@ export function CreateDialog({ onClose }: { onClose: () => void }) {
   const [nics, addNic, removeNic] = useRows(0);
   const props = argsOf('sysadm/vm', 'create');
   const d = store.definitions as Definitions;
-  const itemMax = (k: string) => (props[k] as Prop | undefined)?.maxItems;
+  const itemMax = (k: string) => props[k]?.maxItems;
   useEffect(() => {
     if (props.media && store.can('sysadm/iohyve', 'listisos'))
       store.api.call<{ isos: { name: string }[] }>('sysadm', 'iohyve', { action: 'listisos' }).then((r) => setIsos(r.isos.map((i) => i.name)), () => {});
@@ -105,21 +102,10 @@ export function CreateDialog({ onClose }: { onClose: () => void }) {
     if (props.nics && d.nic_types?.includes('BRIDGE') && store.can('sysadm/nic', 'list'))
       store.api.call<{ host_nics: { nicid: string }[] }>('sysadm', 'nic', { action: 'list' }).then((r) => setBridges(r.host_nics.map((n) => n.nicid)), () => {});
   }, []);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setErrors({});
-    setMessage('');
-    try {
-      await store.api.call('sysadm', 'vm', collect(e.target as HTMLFormElement, props, { discs, media, nics }));
-      onClose();
-    } catch (err) {
-      setErrors(detailsByField(err));
-      setMessage(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { errors, message, busy, submit } = useSubmit(async (form) => {
+    await store.api.call('sysadm', 'vm', collect(form, props, { discs, media, nics }));
+    onClose();
+  });
   const fields = generated(props, CUSTOM);
   const primary = PRIMARY.filter((k) => fields.includes(k));
   const more = fields.filter((k) => !PRIMARY.includes(k));

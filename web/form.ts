@@ -1,11 +1,15 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { CallError } from './api.js';
-import { html } from './html.js';
+import { errorText, html } from './html.js';
 import { store } from './store.js';
 
 /** The part of a JSON Schema property a generated field needs. */
-export interface Prop { type?: string | string[]; enum?: unknown[]; minimum?: number; maximum?: number; description?: string; maxLength?: number; const?: unknown; maxItems?: number }
+export interface Prop {
+  type?: string | string[]; enum?: unknown[]; minimum?: number; maximum?: number; description?: string; maxLength?: number; const?: unknown; maxItems?: number;
+  /** Not in the schema's `required`: a choice of it offers "—", the server's default. */
+  optional?: boolean;
+}
 
 const LABELS: Record<string, string> = {
   name: 'Name', gid: 'Group', cpus: 'CPUs', memory_mib: 'Memory (MiB)', type: 'Firmware', description: 'Description', hardware_profile: 'Hardware profile',
@@ -16,7 +20,8 @@ export const label = (k: string) => LABELS[k] ?? k.replace(/_/g, ' ').replace(/^
 
 /** The properties of an action's args as rpc/schema lists them for this user (none if it does not). */
 export function argsOf(key: string, action: string): Record<string, Prop> {
-  return ((store.schemas[key]?.[action]?.args as { properties?: Record<string, Prop> } | undefined)?.properties ?? {}) as Record<string, Prop>;
+  const args = store.schemas[key]?.[action]?.args as { properties?: Record<string, Prop>; required?: string[] } | undefined;
+  return Object.fromEntries(Object.entries(args?.properties ?? {}).map(([k, p]) => [k, { ...p, optional: !args?.required?.includes(k) }]));
 }
 
 const typeOf = (p: Prop) => (Array.isArray(p.type) ? p.type[0] : p.type);
@@ -45,7 +50,8 @@ export function Field({ name, prop, error, value }: { name: string; prop: Prop; 
   const type = typeOf(prop);
   if (type === 'boolean')
     return html`<div class="field check"><label><input type="checkbox" id=${id} name=${name} aria-describedby=${described} /> ${label(name)}</label>${help}${err}</div>`;
-  const options = choices(name) ?? (prop.enum as string[] | undefined);
+  const given = choices(name) ?? (prop.enum as string[] | undefined);
+  const options = given && prop.optional && !given.includes('') ? ['', ...given] : given;
   const invalid = error ? 'true' : undefined;
   const control = options
     ? html`<select id=${id} name=${name} aria-invalid=${invalid} aria-describedby=${described}>${options.map((o) => html`<option value=${o} selected=${o === value}>${o || '—'}</option>`)}</select>`
@@ -90,6 +96,31 @@ export function detailsByField(err: unknown): Record<string, string> {
   }
   if (err.reason === 'name_taken') out.name = err.message;
   return out;
+}
+
+/**
+ * A form's submit handler around `send`: while it runs the form is busy; when the server refuses,
+ * its message and its details (by field, see detailsByField) are kept for the form to show.
+ */
+export function useSubmit(send: (form: HTMLFormElement) => Promise<void>) {
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [message, setMessage] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors({});
+    setMessage('');
+    try {
+      await send(e.target as HTMLFormElement);
+    } catch (err) {
+      setErrors(detailsByField(err));
+      setMessage(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { errors, message, busy, submit };
 }
 
 /** A modal dialog, open while mounted; Escape and the close button both end it through `onClose`. */

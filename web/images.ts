@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { errorText, html } from './html.js';
-import { Field, FieldError, Modal, argsOf, detailsByField, generated, scalars, type Prop } from './form.js';
+import { Field, FieldError, Modal, argsOf, generated, scalars, useSubmit } from './form.js';
 import { TaskProgress } from './progress.js';
 import { store, useStore } from './store.js';
 
@@ -16,24 +16,8 @@ function TaskDialog({ title, verb, id, start, fields, done, onClose }: {
   done?: ComponentChildren; onClose: () => void;
 }) {
   const s = useStore();
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [message, setMessage] = useState('');
-  const [busy, setBusy] = useState(false);
   const [queued, setQueued] = useState<Queued | null>(null);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setErrors({});
-    setMessage('');
-    try {
-      setQueued(await start(new FormData(e.target as HTMLFormElement)));
-    } catch (err) {
-      setErrors(detailsByField(err));
-      setMessage(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { errors, message, busy, submit } = useSubmit(async (form) => setQueued(await start(new FormData(form))));
   const task = queued && s.tasks.get(queued.queueid);
   return html`<${Modal} title=${title} id=${id} onClose=${onClose}>
     ${queued
@@ -99,7 +83,7 @@ export function DeployDialog({ path, onClose }: { path: string; onClose: () => v
       <p class="hint" data-hardware>${hardware}</p>
       ${more.length > 0 &&
       html`<details open=${more.some((k) => errors[k])}><summary>More options</summary>
-        <div class="grid">${more.map((k) => html`<${Field} name=${k} prop=${props[k] as Prop} error=${errors[k]} />`)}</div></details>`}`} />`;
+        <div class="grid">${more.map((k) => html`<${Field} name=${k} prop=${props[k]} error=${errors[k]} />`)}</div></details>`}`} />`;
 }
 
 /** Whether the user may export: the action needs vm.view to be listed, and image.manage to succeed. */
