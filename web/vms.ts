@@ -4,7 +4,7 @@ import { CreateDialog } from './create.js';
 import { SerialConsole, VncConsole } from './console.js';
 import { errorText, html } from './html.js';
 import { ExportDialog, canExport } from './images.js';
-import { store, useStore, type VmRow } from './store.js';
+import { rowKey, store, useRow, useStore, type VmRow } from './store.js';
 
 /** Deltacloud's action words and the call that carries each out. */
 const ACTIONS: Record<string, { label: string; action: string; args?: Record<string, unknown> }> = {
@@ -50,23 +50,26 @@ function State({ state }: { state: string }) {
 
 interface RowProps { vm: VmRow; onError: (m: string) => void }
 
-const shown = (v: VmRow) => `${v.name}|${v.state}|${v.cpus}|${v.memory_mib}|${(v.actions ?? []).join()}`;
-
 /**
- * Re-renders only when what it shows changed: a list reload brings 200 new objects, mostly equal.
- * A row is a grid of its own, not a table row: the browser can then contain a change to the row
- * it happens in and skip rows out of view (see .vm-row in style.css).
+ * A VM's row. It re-renders when its VM changes in place (watchRow), and on a re-render of the
+ * list only if what it shows changed: a list reload brings 200 new objects, mostly equal. A row
+ * is a grid of its own, not a table row: the browser can then contain a change to the row it
+ * happens in and skip rows out of view (see .vm-row in style.css).
  */
 class Row extends Component<RowProps> {
   private last = '';
+  private unwatch = () => {};
+  componentDidMount(): void {
+    this.unwatch = store.watchRow(this.props.vm.vmid, () => this.forceUpdate());
+  }
+  componentWillUnmount(): void {
+    this.unwatch();
+  }
   shouldComponentUpdate(next: RowProps): boolean {
-    const key = shown(next.vm);
-    if (key === this.last) return false;
-    this.last = key;
-    return true;
+    return rowKey(next.vm) !== this.last;
   }
   render({ vm, onError }: RowProps) {
-    this.last ||= shown(vm);
+    this.last = rowKey(vm);
     return html`<div role="row" class="vm-row" data-vm=${vm.name}>
       <span role="rowheader"><a href=${`#/vm/${encodeURIComponent(vm.vmid)}`}>${vm.name}</a></span>
       <span role="cell"><${State} state=${vm.state} /></span>
@@ -152,6 +155,7 @@ export function VmPage({ vmid }: { vmid: string }) {
   const [error, setError] = useState('');
   const [pane, setPane] = useState<'serial' | 'vnc' | null>(null);
   const [exporting, setExporting] = useState(false);
+  useRow(vmid);
   const row = [...s.vms.values()].flat().find((v) => v.vmid === vmid);
   // Reloaded whenever an event changes the VM's state or actions.
   const key = row ? `${row.state}:${(row.actions ?? []).join()}` : '';
