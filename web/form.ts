@@ -7,7 +7,7 @@ import { store } from './store.js';
 /** The part of a JSON Schema property a generated field needs. */
 export interface Prop {
   type?: string | string[]; enum?: unknown[]; minimum?: number; maximum?: number; description?: string; maxLength?: number; const?: unknown; maxItems?: number;
-  /** Not in the schema's `required`: a choice of it offers "—", the server's default. */
+  /** Not in the schema's `required`: a choice of it offers "(default)", left to the server. */
   optional?: boolean;
 }
 
@@ -54,7 +54,7 @@ export function Field({ name, prop, error, value }: { name: string; prop: Prop; 
   const options = given && prop.optional && !given.includes('') ? ['', ...given] : given;
   const invalid = error ? 'true' : undefined;
   const control = options
-    ? html`<select id=${id} name=${name} aria-invalid=${invalid} aria-describedby=${described}>${options.map((o) => html`<option value=${o} selected=${o === value}>${o || '—'}</option>`)}</select>`
+    ? html`<select id=${id} name=${name} aria-invalid=${invalid} aria-describedby=${described}>${options.map((o) => html`<option value=${o} selected=${o === value}>${o || '(default)'}</option>`)}</select>`
     : html`<input id=${id} name=${name} type=${type === 'integer' ? 'number' : 'text'} min=${prop.minimum} max=${prop.maximum} defaultValue=${value ?? ''}
         aria-invalid=${invalid} aria-describedby=${described} />`;
   return html`<div class="field"><label for=${id}>${label(name)}</label>${control}${help}${err}</div>`;
