@@ -165,6 +165,26 @@ export class ImageStore {
     });
   }
 
+  /**
+   * Places an OVF a fetch assembled in `work` (the descriptor `ref.file` and `names` beside it):
+   * checked there first (manifest digests, every referenced file present), then moved in with the
+   * descriptor last. The folder may hold other images, so no file of theirs is replaced without
+   * `overwrite` (409 naming it, before anything moves).
+   */
+  async commitFetchedFolder(work: string, ref: ImageRef, names: string[], overwrite: boolean, signal?: AbortSignal): Promise<void> {
+    await checkOvfFolder(path.join(work, ref.file), signal);
+    const folder = path.join(this.dir, ref.folder);
+    await this.serial(async () => {
+      if (!overwrite) {
+        for (const name of [...names, ref.file]) {
+          if (await lstat(path.join(folder, name)).then(() => true, () => false)) throw conflict(`'${ref.folder}/${name}' already exists in the image store (set overwrite to replace it)`, 'name_taken');
+        }
+      }
+      for (const name of [...names, ref.file]) await placeFile(path.join(work, name), path.join(folder, name), true, name);
+      this.checked.delete(ref.path);
+    });
+  }
+
   /** Marks a folder an export fills with its VM's group, whose grants then reach the images in it. */
   async markGroup(folder: string, gid: string): Promise<void> {
     await mkdir(path.join(this.dir, folder), { recursive: true, mode: 0o755 });
