@@ -97,15 +97,18 @@ async function fileOf(name: string, bytes: Buffer): Promise<string> {
 const storeFiles = (store: 'iso' | 'dist') => readdir(path.join(d.stateDir, 'images', store));
 const hidden = async (store: 'iso' | 'dist') => (await storeFiles(store)).filter((f) => f.startsWith('.'));
 
-test('a request trickling its body past http.request_timeout_s is answered 408 and closed', async () => {
-  const r = await slowPut('/sysadm/iohyve', Buffer.from(JSON.stringify({ action: 'listisos' }).padEnd(200)), {
-    chunk: 4,
-    everyMs: 300,
-    headers: { 'Content-Type': 'application/json' },
-  });
-  assert.equal(r.status, 408, JSON.stringify(r.body));
-  assert.match(String(r.body?.args.message), /http\.request_timeout_s/);
-  assert.ok(r.closedAfterMs < 30_000);
+test('a request trickling its body past http.request_timeout_s is answered 408 and closed, however its path is spelt', async () => {
+  // `/upload/../sysadm/iohyve` is routed as /sysadm/iohyve: it must not pass for an upload and escape the deadline.
+  for (const pathname of ['/sysadm/iohyve', '/upload/../sysadm/iohyve']) {
+    const r = await slowPut(pathname, Buffer.from(JSON.stringify({ action: 'listisos' }).padEnd(200)), {
+      chunk: 4,
+      everyMs: 300,
+      headers: { 'Content-Type': 'application/json' },
+    });
+    assert.equal(r.status, 408, `${pathname}: ${JSON.stringify(r.body)}`);
+    assert.match(String(r.body?.args.message), /http\.request_timeout_s/);
+    assert.ok(r.closedAfterMs < 30_000);
+  }
 });
 
 test('an upload that takes longer than the request limit but never idles is stored; one that stalls is cut with nothing left', async () => {

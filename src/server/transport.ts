@@ -10,7 +10,7 @@ import { CLOSE, Connection, frameLimit } from './connection.js';
 import { ConsoleSockets } from './console-socket.js';
 import { originAllowed, ownOrigins } from './origins.js';
 import { Counts } from './counts.js';
-import { handleRest, refuse } from './rest.js';
+import { handleRest, refuse, requestUrl } from './rest.js';
 import { requestDeadline } from './request-deadline.js';
 import { isUploadPath } from './upload.js';
 import type { HttpFacade } from './http-facade.js';
@@ -68,7 +68,8 @@ export class Transport {
       if (this.refusal) return refuse(req, res, this.refusal, this.facades);
       // Web pages can send some requests without a preflight: one failing sign-ins would block every local client.
       if (!originAllowed(req.headers.origin, this.allowedOrigins)) return refuse(req, res, this.foreignOrigin(req), this.facades);
-      if (!isUploadPath((req.url ?? '/').split('?')[0])) requestDeadline(req, res, config.http.request_timeout_s * 1000, (error) => refuse(req, res, error, this.facades));
+      // The path as routed (`/upload/../x` is not an upload): a request must not dodge the deadline by its spelling.
+      if (!isUploadPath(requestUrl(req).pathname)) requestDeadline(req, res, config.http.request_timeout_s * 1000, (error) => refuse(req, res, error, this.facades));
       this.restInFlight.set(res, req);
       handleRest(req, res, services, this.facades)
         .catch((err) => {

@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { badRequest, conflict } from '../../core/errors.js';
 import { ALL_GROUPS } from '../../core/permissions.js';
@@ -50,7 +51,7 @@ export default defineAction('sysadm/dist/upload', {
     if (!format && file.startsWith('disk.')) throw badRequest(`file: '${file}': a distribution's disc is ${DISC_FORMATS.map((f) => `disk.${f}`).join(' or ')}`, [{ path: '/args/file', message: 'disk.qcow2 or disk.raw' }]);
     const busy = tasks.activeWithKey(taskKey.dist(name));
     if (busy) throw conflict(`distribution '${name}' is in use by task ${busy.id}`, 'busy');
-    const target = `${dists.dirOf(name)}/${file}`;
+    const target = path.join(dists.dirOf(name), file);
     if (!overwrite && (await stat(target).then(() => true, () => false))) throw conflict(`'${name}/${file}' already exists (set overwrite to replace it)`, 'name_taken');
     const temp = uploadTemp(dists.dir, name);
     const slot = uploads.open({
