@@ -141,13 +141,16 @@ test('fetch of a bare .ovf: references to another host or outside its folder, a 
   // No size given: bounded by images.max_member_bytes.
   cases.push(['huge', serve('u', 'huge', await descriptor('huge-disk.vmdk', null), { href: 'huge-disk.vmdk', bytes: Buffer.alloc(5 * 1024 * 1024) }), /huge-disk\.vmdk: larger than 4194304 bytes/, 413]);
   cases.push(['entity', serve('e', 'entity', (await fixture('external-entity.ovf')), null), /DOCTYPE/i, 400]);
+  // More References than images.max_members allows: refused before any of them is fetched.
+  const many = Array.from({ length: 70 }, (_, i) => `<File ovf:href="many-${i}.vmdk" ovf:id="many${i}"/>`).join('');
+  cases.push(['many', serve('m', 'many', (await descriptor('many-disk.vmdk')).replace('</References>', `${many}</References>`), null), /References lists 71 files.*images\.max_members \(64\)/, 400]);
   for (const [what, url, error, code] of cases) {
     const done = await fetchImage(url);
     assert.equal(done.result, 'failed', what);
     assert.equal(done.code, code, `${what}: ${done.error}`);
     assert.match(done.error ?? '', error, what);
   }
-  assert.ok(!requested.some((p) => p.includes('secret') || p.includes('elsewhere')), requested.join(' '));
+  assert.ok(!requested.some((p) => p.includes('secret') || p.includes('elsewhere') || p.includes('many-')), requested.join(' '));
   await waitFor(async () => (await shared()).sort().join() === before.join(), 'nothing left in the store', 10_000);
   assert.deepEqual((await readdir(path.join(d.stateDir, 'images', 'ova'))).sort(), ['images']);
 });
