@@ -235,14 +235,16 @@ test('a flood of wrong passwords from 100 addresses leaves a real login and toke
   await sleep(300);
   let started = Date.now();
   assert.equal(await restStatus(d, `Bearer ${token}`), 200);
-  assert.ok(Date.now() - started < 1000, `a token check took ${Date.now() - started} ms during the flood`);
+  // Loose bounds: a loaded CI machine took 1.1 s here. Queued behind the flood's password checks
+  // (2 at a time, some 50 ms of scrypt each) a token check or login would wait many seconds more.
+  assert.ok(Date.now() - started < 3000, `a token check took ${Date.now() - started} ms during the flood`);
   started = Date.now();
   let status = 0;
   // Refused at once (429) while the address has its share of checks in progress: retry.
   while ((status = await restStatus(d, basic('admin', d.adminPassword))) === 429) await sleep(50);
   const took = Date.now() - started;
   assert.equal(status, 200);
-  assert.ok(took < 2500, `a real login took ${took} ms during the flood`);
+  assert.ok(took < 5000, `a real login took ${took} ms during the flood`);
   const statuses = await Promise.all(flood);
   assert.ok(statuses.every((s) => s === 401 || s === 429), statuses.join(','));
 });

@@ -51,19 +51,20 @@ function SignIn({ message, onDone }: { message: string; onDone: () => void }) {
 function Banner() {
   const [link, setLink] = useState<Link>(store.api.link);
   const [back, setBack] = useState(false);
-  useEffect(
-    () =>
-      store.api.onLink((l) => {
-        setLink((prev) => {
-          if (prev === 'down' && l === 'up') {
-            setBack(true);
-            setTimeout(() => setBack(false), 3000);
-          }
-          return l;
-        });
-      }),
-    [],
-  );
+  useEffect(() => {
+    const follow = (l: Link) =>
+      setLink((prev) => {
+        if (prev === 'down' && l === 'up') {
+          setBack(true);
+          setTimeout(() => setBack(false), 3000);
+        }
+        return l;
+      });
+    const off = store.api.onLink(follow);
+    // Effects run after paint: a drop between the first render and here would otherwise go unseen.
+    follow(store.api.link);
+    return off;
+  }, []);
   if (link === 'down') return html`<div class="banner down" role="alert" data-banner="down">Connection to the daemon lost — reconnecting…</div>`;
   if (back) return html`<div class="banner up" role="status" data-banner="up">Connection restored.</div>`;
   return null;

@@ -60,15 +60,19 @@ export function SerialConsole({ vmid }: { vmid: string }) {
     ws.binaryType = 'arraybuffer';
     const encoder = new TextEncoder();
     const input = term.onData((d) => ws.readyState === WebSocket.OPEN && ws.send(encoder.encode(d)));
+    // Live bytes that come between hello and the replay's notice are in the replay again.
+    let awaitingReplay = false;
     ws.onmessage = (m) => {
-      if (m.data instanceof ArrayBuffer) return term.write(new Uint8Array(m.data));
+      if (m.data instanceof ArrayBuffer) return awaitingReplay || term.write(new Uint8Array(m.data));
       const c = JSON.parse(String(m.data)) as { type: string; offset?: number; writer?: boolean };
       if (c.type === 'hello') {
         setWriter(Boolean(c.writer));
         setStatus('Connected');
         ws.send(JSON.stringify({ type: 'resize', cols: term.cols, rows: term.rows }));
         ws.send(JSON.stringify({ type: 'replay', since: Math.max(0, (c.offset ?? 0) - SCROLLBACK_BYTES) }));
-      } else if (c.type === 'writer-changed') setWriter(Boolean(c.writer));
+        awaitingReplay = true;
+      } else if (c.type === 'replay' || c.type === 'error') awaitingReplay = false;
+      else if (c.type === 'writer-changed') setWriter(Boolean(c.writer));
       else if (c.type === 'vm-stopped') setStatus('The VM stopped.');
     };
     ws.onclose = (e) => setStatus(`Disconnected${e.reason ? `: ${e.reason}` : ''}`);

@@ -136,7 +136,12 @@ export const store = new Store();
 
 /** Re-renders the calling component whenever the store changes. */
 export function useStore(): Store {
-  const [, setVersion] = useState(0);
-  useEffect(() => store.subscribe(() => setVersion(store.version)), []);
+  const [, setVersion] = useState(store.version);
+  useEffect(() => {
+    const off = store.subscribe(() => setVersion(store.version));
+    // Effects run after paint: a change between the render and here would wait for the next one.
+    setVersion(store.version);
+    return off;
+  }, []);
   return store;
 }

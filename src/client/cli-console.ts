@@ -49,6 +49,10 @@ export async function runConsole(client: HyvedClient, o: ConsoleOptions): Promis
   return new Promise<number>((resolve, reject) => {
     let status: number | null = null;
     let hello: { offset: number; writer: boolean } | null = null;
+    // Live bytes wait while the last screen is fetched (they follow it); with --since they are
+    // dropped until the replay's notice, since the replay sends them again.
+    let held: Buffer[] | null = [];
+    let awaitingReplay = false;
     const finish = (code: number, why?: string) => {
       if (status !== null) return;
       status = code;
@@ -82,7 +86,9 @@ export async function runConsole(client: HyvedClient, o: ConsoleOptions): Promis
     });
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
-        o.stdout.write(data as Buffer);
+        if (awaitingReplay) return;
+        if (held) held.push(data as Buffer);
+        else o.stdout.write(data as Buffer);
         return;
       }
       const m = JSON.parse(String(data)) as { type: string; offset?: number; writer?: boolean; writer_user?: string | null; message?: string; reason?: string; applied?: boolean };
@@ -93,12 +99,20 @@ export async function runConsole(client: HyvedClient, o: ConsoleOptions): Promis
         if (hello) hello.writer = m.writer === true;
         say(m.writer ? 'you have the keyboard' : `read-only: ${m.writer_user ?? 'another viewer'} has the keyboard`);
         if (m.writer) onResize();
-      } else if (m.type === 'error') say(m.message ?? 'error');
+      } else if (m.type === 'replay') awaitingReplay = false;
+      else if (m.type === 'error') {
+        awaitingReplay = false;
+        say(m.message ?? 'error');
+      }
     });
 
     const start = async (h: { offset: number; writer: boolean }) => {
-      if (o.since !== undefined) ws.send(JSON.stringify({ type: 'replay', since: o.since }));
-      else await lastScreen(client, vm.vmid, h.offset, o.stdout.rows || 24, o.stdout);
+      if (o.since !== undefined) {
+        ws.send(JSON.stringify({ type: 'replay', since: o.since }));
+        awaitingReplay = true;
+      } else await lastScreen(client, vm.vmid, h.offset, o.stdout.rows || 24, o.stdout);
+      for (const b of held ?? []) o.stdout.write(b);
+      held = null;
       say(`console of ${vm.name} (${vm.vmid})${o.readOnly ? ', read-only' : h.writer ? '' : ', read-only until another viewer lets go'}; Ctrl-] detaches`);
       if (tty) {
         o.stdin.setRawMode(true);

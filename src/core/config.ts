@@ -254,7 +254,7 @@ export const CONFIG_KEYS: ConfigTable = {
         ring_bytes: { type: 'integer', minimum: 4096, description: 'recent serial output kept in memory per running VM' },
         segment_bytes: { type: 'integer', minimum: 65536, description: 'size at which the serial log moves to a new file' },
         segments: { type: 'integer', minimum: 2, maximum: 64, description: 'serial log files kept per VM (the oldest is deleted)' },
-        viewer_buffer_bytes: { type: 'integer', minimum: 65536, description: 'a console viewer with more than this unsent is dropped' },
+        viewer_buffer_bytes: { type: 'integer', minimum: 65536, description: 'a console viewer with more than half this unsent is sent the rest at its own pace, from memory or the files' },
         ticket_ttl_s: { type: 'integer', minimum: 1, maximum: 600, description: 'how long a console ticket can be used (once)' },
       },
     },

@@ -12,6 +12,8 @@ export interface ConsoleViewer {
   bytes(): Buffer;
   /** How many bytes that is (without joining them). */
   received(): number;
+  /** How many bytes had been received when notice `n` came. */
+  bytesBefore(n: Notice): number;
   text(): string;
   /** Resolves once the received text matches `pattern` (from byte `from` on). */
   until(pattern: RegExp, ms?: number, from?: number): Promise<string>;
@@ -44,6 +46,7 @@ export async function attach(base: string, c: HyvedClient, vmid: string, extra: 
   const chunks: Buffer[] = [];
   let size = 0;
   const notices: Notice[] = [];
+  const noticedAt = new WeakMap<Notice, number>();
   const waiters = new Set<() => void>();
   const wake = () => {
     for (const w of [...waiters]) w();
@@ -52,7 +55,11 @@ export async function attach(base: string, c: HyvedClient, vmid: string, extra: 
     if (isBinary) {
       chunks.push(data as Buffer);
       size += (data as Buffer).length;
-    } else notices.push(JSON.parse(String(data)));
+    } else {
+      const n = JSON.parse(String(data)) as Notice;
+      noticedAt.set(n, size);
+      notices.push(n);
+    }
     wake();
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
@@ -90,6 +97,7 @@ export async function attach(base: string, c: HyvedClient, vmid: string, extra: 
     notices,
     bytes,
     received: () => size,
+    bytesBefore: (n) => noticedAt.get(n)!,
     text: () => bytes().toString('latin1'),
     until: (pattern, ms = 30_000, from = 0) => wait(() => pattern.exec(bytes().subarray(from).toString('latin1'))?.[0], String(pattern), ms),
     notice,

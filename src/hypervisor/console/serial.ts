@@ -39,13 +39,15 @@ const READ_CHUNK = 256 * 1024;
 /** inotify can coalesce or (on overflow) lose events: a slow poll makes sure output is never left unread. */
 const POLL_MS = 1000;
 const ROTATION_RETRY_MS = 10_000;
+/** A viewer whose socket takes in nothing for this long has stopped reading: it is let go. */
+const STALL_MS = 5000;
 
 interface Attached {
   viewer: ConsoleViewer;
   /** Offset of the next byte this viewer gets. */
   next: number;
-  /** Replaying from the files: live output is not sent until the replay catches up. */
-  replaying: boolean;
+  /** Served from memory or the files at its own pace (a replay, or behind): live output waits. */
+  catchingUp: boolean;
 }
 
 /**
@@ -106,7 +108,7 @@ export class SerialConsole {
   }
 
   attach(viewer: ConsoleViewer): ViewerSession {
-    const a: Attached = { viewer, next: this.ring.end, replaying: false };
+    const a: Attached = { viewer, next: this.ring.end, catchingUp: false };
     this.viewers.add(a);
     if (viewer.mayWrite && !this.writer) this.writer = a;
     viewer.notice({ type: 'hello', offset: a.next, start: this.o.log.start, writer: this.writer === a, writer_user: this.writerName });
@@ -192,20 +194,51 @@ export class SerialConsole {
       a.viewer.notice({ type: 'error', message: `replay: since must be an offset from 0 to ${this.ring.end}` });
       return;
     }
-    a.replaying = true;
     a.next = Math.max(since, this.o.log.start);
     a.viewer.notice({ type: 'replay', since, from: a.next, to: this.ring.end });
-    while (this.viewers.has(a) && a.next < this.ring.end) {
-      while (this.viewers.has(a) && a.viewer.buffered() > this.o.viewerBufferBytes / 2) await sleep(5);
-      const { offset, data } = await this.read(a.next, Math.min(READ_CHUNK, this.ring.end - a.next));
-      if (data.length === 0) break;
-      // Output older than the files keep was pruned while we read.
-      a.next = offset;
-      a.viewer.send(data);
-      a.next += data.length;
+    await this.catchUp(a, true);
+  }
+
+  /**
+   * Sends a viewer [next, live end) as fast as its socket drains, then hands it back to live
+   * output. So a burst (or a slow link) costs that viewer's pace alone, and its unsent bytes stay
+   * under the bound. `skipPruned`: a replay reaching back past the files starts at the oldest kept
+   * byte; a viewer that fell that far behind live output would lose bytes, and is let go instead.
+   */
+  private async catchUp(a: Attached, skipPruned: boolean): Promise<void> {
+    a.catchingUp = true;
+    try {
+      while (this.viewers.has(a) && a.next < this.ring.end) {
+        if (!(await this.drained(a))) return this.drop(a, `took in nothing for ${STALL_MS / 1000} s`);
+        if (!this.viewers.has(a)) return;
+        const { offset, data } = await this.read(a.next, Math.min(READ_CHUNK, this.ring.end - a.next));
+        if (data.length === 0) break;
+        if (offset !== a.next && !skipPruned) return this.drop(a, `fell behind the output kept, at offset ${a.next}`);
+        a.next = offset;
+        a.viewer.send(data);
+        a.next += data.length;
+      }
+    } catch (err) {
+      return this.drop(a, `could not be sent its output: ${(err as Error).message}`);
     }
     // Synchronously with the last check: no live chunk can slip between.
-    a.replaying = false;
+    a.catchingUp = false;
+  }
+
+  /** Waits until the viewer holds at most half the bound unsent; false if meanwhile it stalled. */
+  private async drained(a: Attached): Promise<boolean> {
+    const half = this.o.viewerBufferBytes / 2;
+    let least = a.viewer.buffered();
+    let progressAt = Date.now();
+    while (this.viewers.has(a) && a.viewer.buffered() > half) {
+      await sleep(5);
+      const now = a.viewer.buffered();
+      if (now < least) {
+        least = now;
+        progressAt = Date.now();
+      } else if (Date.now() - progressAt > STALL_MS) return false;
+    }
+    return true;
   }
 
   // --- following the files ---
@@ -312,9 +345,10 @@ export class SerialConsole {
     const start = this.ring.end;
     this.ring.push(chunk);
     for (const a of this.viewers) {
-      if (a.replaying || a.next >= this.ring.end) continue;
-      if (a.viewer.buffered() > this.o.viewerBufferBytes) {
-        this.drop(a);
+      if (a.catchingUp || a.next >= this.ring.end) continue;
+      // Behind: this chunk and what follows come from memory or the files as it drains.
+      if (a.next < start || a.viewer.buffered() > this.o.viewerBufferBytes / 2) {
+        void this.catchUp(a, false);
         continue;
       }
       a.viewer.send(a.next > start ? chunk.subarray(a.next - start) : chunk);
@@ -322,9 +356,10 @@ export class SerialConsole {
     }
   }
 
-  private drop(a: Attached): void {
+  private drop(a: Attached, why: string): void {
+    if (!this.viewers.has(a)) return;
     this.remove(a);
-    this.o.logger.info(`console viewer ${a.viewer.user} dropped: more than ${this.o.viewerBufferBytes} bytes unread at offset ${a.next}`);
+    this.o.logger.info(`console viewer ${a.viewer.user} dropped: it ${why}`);
     a.viewer.cut();
   }
 
