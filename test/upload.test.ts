@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -240,4 +240,28 @@ test('PUT /upload/dist/<name>/<file>: a descriptor and a qcow2 disc make a liste
   await waitFor(async () => (await hidden('dist')).length === 0, 'no temp files', 10_000);
   // Refused files left nothing: no folder for 'other'.
   assert.deepEqual((await storeFiles('dist')).sort(), ['uplinux']);
+});
+
+test('uploads cut off by a stop are removed at the next start, in every store; downloads and other files stay', async () => {
+  const state = await tempDir('hyved-upload-restart-');
+  const left = {
+    iso: ['.x.iso.part-upload-0a1b2c3d4e5f', 'keep.iso', '.y.iso.part-task1'],
+    dist: ['.deb.part-upload-0a1b2c3d4e5f', '.deb.part-task2'],
+    'ova/images': ['.a.ova.part-upload-0a1b2c3d4e5f', 'keep.ova'],
+    'ova/small': ['.b.ova.part-upload-0a1b2c3d4e5f'],
+  };
+  for (const [dir, names] of Object.entries(left)) {
+    await mkdir(path.join(state, 'images', dir), { recursive: true });
+    for (const n of names) await writeFile(path.join(state, 'images', dir, n), 'x');
+  }
+  const second = await startDaemon({}, state);
+  try {
+    assert.deepEqual((await readdir(path.join(state, 'images', 'iso'))).sort(), ['.y.iso.part-task1', 'keep.iso']);
+    assert.deepEqual(await readdir(path.join(state, 'images', 'dist')), ['.deb.part-task2']);
+    assert.deepEqual(await readdir(path.join(state, 'images', 'ova', 'images')), ['keep.ova']);
+    assert.deepEqual(await readdir(path.join(state, 'images', 'ova', 'small')), []);
+    for (const n of ['.x.iso.part-upload-', '.deb.part-upload-', 'images/.a.ova.part-upload-']) assert.match(second.output(), new RegExp(`removed \\S*${n.replace(/\./g, '\\.')}`));
+  } finally {
+    await second.stop();
+  }
 });
