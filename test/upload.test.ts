@@ -131,6 +131,12 @@ test('an upload that takes longer than the request limit but never idles is stor
   assert.ok(!(await storeFiles('iso')).includes('stalled.iso'));
   const { listisos } = await admin.call<{ listisos: string[] }>('sysadm', 'iohyve', { action: 'listisos' });
   assert.deepEqual(listisos, ['slow.iso']);
+
+  // A refused upload whose small body stalls while it drains: cut at the idle deadline, with its refusal.
+  const refused = await slowPut('/upload/iso/..%2Fescape.iso', iso, { chunk: 16384, everyMs: 50, stallAfter: 32 * 1024 });
+  assert.equal(refused.status, 400, JSON.stringify(refused.body));
+  assert.ok(JSON.stringify(refused.body?.args).includes('/args/name'));
+  assert.ok(refused.closedAfterMs >= IDLE_S * 1000, `answered after ${refused.closedAfterMs} ms`);
 });
 
 test('PUT /upload/iso/<file>: an ISO 9660 image is stored and listed; a bad name, a non-ISO, an over-size body and a missing permission are refused', async () => {

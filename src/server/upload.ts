@@ -73,9 +73,13 @@ function boundedTee(max: number, side: InspectorInput | undefined): Transform {
 /** Bodies up to this size are read and dropped before a refusal, so that clients that send the whole body first see the answer. */
 const DRAIN_BYTES = 1024 * 1024;
 
+/** A refusal waiting for its small body to drain: what the idle deadline answers if the client stalls meanwhile. */
+const draining = new WeakMap<ServerResponse, RpcError>();
+
 async function fail(req: IncomingMessage, res: ServerResponse, error: RpcError): Promise<void> {
   const length = Number(req.headers['content-length'] ?? NaN);
   if (!req.complete && !req.destroyed && length <= DRAIN_BYTES) {
+    draining.set(res, error);
     await new Promise<void>((resolve) => {
       req.on('end', resolve).on('error', resolve).on('close', resolve);
       req.resume();
@@ -115,7 +119,7 @@ export async function handleUpload(req: IncomingMessage, res: ServerResponse, pa
   const stop = new AbortController();
   const idle = services.config.http.upload_idle_timeout_s;
   req.setTimeout(idle * 1000, () => {
-    const error = new RpcError(408, `no bytes of the upload arrived for http.upload_idle_timeout_s (${idle} s): cut off`, [], 'bad_request');
+    const error = draining.get(res) ?? new RpcError(408, `no bytes of the upload arrived for http.upload_idle_timeout_s (${idle} s): cut off`, [], 'bad_request');
     if (!res.headersSent) send(res.setHeader('Connection', 'close'), error.code, { args: error.toArgs() });
     stop.abort(error);
     req.destroy();
