@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,8 +22,27 @@ export interface TestDaemon {
   client(username?: string, password?: string): Promise<HyvedClient>;
 }
 
+const made: string[] = [];
+
+/**
+ * A fresh directory under the system's temp dir, removed when the test process exits
+ * (HYVED_KEEP_TEST_DIRS=1 keeps them to look at): images and guests make hundreds of MB per file.
+ */
 export async function tempDir(prefix = 'hyved-test-'): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), prefix));
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  if (!made.length && !process.env.HYVED_KEEP_TEST_DIRS) process.once('exit', removeTempDirs);
+  made.push(dir);
+  return dir;
+}
+
+function removeTempDirs(): void {
+  for (const dir of made) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+    } catch {
+      // A store still mounted (a test that failed before unmounting it) stays: nothing else to do at exit.
+    }
+  }
 }
 
 /**
@@ -43,7 +63,8 @@ export async function startDaemon(config: Record<string, unknown> = {}, stateDir
       proc.kill('SIGKILL');
       reject(err);
     };
-    const timer = setTimeout(() => fail(new Error(`daemon did not start:\n${out}`)), 15_000);
+    // Generous: a loaded CI machine once took more than 15 s.
+    const timer = setTimeout(() => fail(new Error(`daemon did not start:\n${out}`)), 60_000);
     const check = () => {
       const m = /^hyved \S+ is listening on (\S+)/m.exec(out); // not node's "Debugger listening on ..."
       if (m) {

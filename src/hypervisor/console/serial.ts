@@ -122,6 +122,8 @@ export class SerialConsole {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.drain();
+    // Viewers behind get the last output before they are told (a stalled one is let go meanwhile).
+    while ([...this.viewers].some((a) => a.catchingUp)) await sleep(20);
     this.stop();
     for (const a of [...this.viewers]) {
       a.viewer.notice({ type: 'vm-stopped', offset: this.ring.end });
