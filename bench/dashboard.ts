@@ -76,7 +76,7 @@ try {
       [token],
     );
     await page.goto(`${d.url}/`);
-    await page.waitForFunction((n) => document.querySelectorAll('tr[data-vm]').length === n, VMS, { polling: 'raf', timeout: 30_000 });
+    await page.waitForFunction((n) => document.querySelectorAll('[data-vm]').length === n, VMS, { polling: 'raf', timeout: 30_000 });
     paints.push(await page.evaluate(() => performance.now()));
 
     const flood = await page.evaluate(async (list) => {

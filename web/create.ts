@@ -1,70 +1,79 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { CallError } from './api.js';
-import { errorText, html } from './html.js';
+import { useEffect, useState } from 'preact/hooks';
+import { html } from './html.js';
+import { Field, FieldError, Modal, argsOf, generated, scalars, useSubmit, type Prop } from './form.js';
 import { store } from './store.js';
 
-interface Prop { type?: string | string[]; enum?: unknown[]; minimum?: number; maximum?: number; description?: string; maxLength?: number; const?: unknown }
-
 /** Fields with their own widgets below; every other scalar of the schema gets a generated one. */
-const CUSTOM = new Set(['action', 'discs', 'media', 'nics', 'displays', 'reimage', 'ips']);
+const CUSTOM = new Set(['discs', 'media', 'nics', 'displays', 'reimage', 'ips']);
 /** Shown at once; the rest of the generated fields wait under "More options". */
 const PRIMARY = ['name', 'gid', 'cpus', 'memory_mib', 'type', 'description'];
-const LABELS: Record<string, string> = { name: 'Name', gid: 'Group', cpus: 'CPUs', memory_mib: 'Memory (MiB)', type: 'Firmware', description: 'Description', hardware_profile: 'Hardware profile', cmdline: 'Kernel command line', power_on: 'Start once built', cdrom_url: 'CD from URL' };
 const DEFAULTS: Record<string, string> = { cpus: '1', memory_mib: '512' };
+/** Display sizes offered; the schema takes any width and height in its bounds. */
+const RESOLUTIONS = ['1024x768', '1280x800', '1920x1080'];
 
-const label = (k: string) => LABELS[k] ?? k.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
+interface Definitions { media_modes?: string[]; nic_types?: string[]; storage_grades?: { name: string }[] }
 
-/** Where a server detail points: `/name`, `/discs/0/size_mib` → the field it belongs to. */
-function fieldOf(path = ''): string {
-  return path.replace(/^\/args/, '').split('/')[1] ?? '';
+/**
+ * A list of rows the user adds to and removes from (discs, media, NICs). Each row keeps a key of
+ * its own, so a removed row takes its inputs with it; the rows' order is the array sent.
+ */
+function useRows(initial: number): [number[], () => void, (k: number) => void] {
+  const [rows, setRows] = useState(() => Array.from({ length: initial }, (_, i) => i));
+  const [next, setNext] = useState(initial);
+  const add = () => {
+    setRows((r) => [...r, next]);
+    setNext(next + 1);
+  };
+  return [rows, add, (k) => setRows((r) => r.filter((x) => x !== k))];
 }
 
-function choices(key: string): string[] | null {
-  const d = store.definitions as { types?: string[]; hardware_profiles?: { name?: string; id?: string }[] };
-  if (key === 'gid') return store.groups.map((g) => g.gid);
-  if (key === 'type') return d.types ?? null;
-  if (key === 'hardware_profile') return ['', ...(d.hardware_profiles ?? []).map((p) => String(p.name ?? p.id ?? p))];
-  return null;
+/** One fieldset of rows: a legend, the rows each with its errors and a remove button, and an add button under `max`. */
+function Rows({ title, what, rows, max, add, remove, errors, field, render }: {
+  title: string; what: string; rows: number[]; max?: number; add: () => void; remove: (k: number) => void;
+  errors: Record<string, string>; field: string; render: (k: number, n: number) => unknown;
+}) {
+  return html`<fieldset data-rows=${field}>
+    <legend>${title}</legend>
+    <${FieldError} id=${`${field}-err`} text=${errors[field]} />
+    ${rows.map(
+      (k, i) => html`<div class="row" key=${k} data-row=${`${field}/${i}`}>
+        ${render(k, i + 1)}
+        <button type="button" class="secondary" aria-label=${`Remove ${what} ${i + 1}`} onClick=${() => remove(k)}>Remove</button>
+        <${FieldError} id=${`${field}-${i}-err`} text=${errors[`${field}/${i}`]} />
+      </div>`,
+    )}
+    ${rows.length < (max ?? Infinity) && html`<button type="button" class="secondary" onClick=${add}>Add ${what}</button>`}
+  </fieldset>`;
 }
 
-function Field({ name, prop, error }: { name: string; prop: Prop; error?: string }) {
-  const id = `f-${name}`;
-  const err = error ? html`<span class="field-error" id=${`${id}-err`} role="alert">${error}</span>` : null;
-  const described = [prop.description ? `${id}-help` : '', error ? `${id}-err` : ''].filter(Boolean).join(' ') || undefined;
-  const help = prop.description ? html`<small id=${`${id}-help`}>${prop.description}</small>` : null;
-  const type = Array.isArray(prop.type) ? prop.type[0] : prop.type;
-  if (type === 'boolean')
-    return html`<div class="field check"><label><input type="checkbox" id=${id} name=${name} aria-describedby=${described} /> ${label(name)}</label>${help}${err}</div>`;
-  const options = choices(name) ?? (prop.enum as string[] | undefined);
-  const control = options
-    ? html`<select id=${id} name=${name} aria-invalid=${error ? 'true' : undefined} aria-describedby=${described}>${options.map((o) => html`<option value=${o}>${o || '—'}</option>`)}</select>`
-    : html`<input id=${id} name=${name} type=${type === 'integer' ? 'number' : 'text'} min=${prop.minimum} max=${prop.maximum} defaultValue=${DEFAULTS[name] ?? ''}
-        aria-invalid=${error ? 'true' : undefined} aria-describedby=${described} />`;
-  return html`<div class="field"><label for=${id}>${label(name)}</label>${control}${help}${err}</div>`;
-}
+const integer = (v: FormDataEntryValue | null) => {
+  const s = String(v ?? '').trim();
+  return /^\d+$/.test(s) ? Number(s) : s;
+};
 
-/** The form's values as `sysadm/vm create` args, typed as the schema says; empty fields left out. */
-function collect(form: HTMLFormElement, props: Record<string, Prop>): Record<string, unknown> {
+/** The form's values as `sysadm/vm create` args: the generated fields, then each row in order. */
+function collect(form: HTMLFormElement, props: Record<string, Prop>, rows: { discs: number[]; media: number[]; nics: number[] }): Record<string, unknown> {
   const data = new FormData(form);
-  const args: Record<string, unknown> = { action: 'create' };
-  for (const [k, p] of Object.entries(props)) {
-    if (CUSTOM.has(k)) continue;
-    const type = Array.isArray(p.type) ? p.type[0] : p.type;
-    if (type === 'boolean') {
-      if (data.get(k) === 'on') args[k] = true;
-      continue;
-    }
-    const v = String(data.get(k) ?? '').trim();
-    if (v === '') continue;
-    args[k] = type === 'integer' && /^-?\d+$/.test(v) ? Number(v) : v;
+  const args: Record<string, unknown> = { action: 'create', ...scalars(data, props, generated(props, CUSTOM)) };
+  if (props.discs) {
+    args.discs = rows.discs.map((k) => {
+      const grade = String(data.get(`disc-${k}-grade`) ?? '');
+      return { label: String(data.get(`disc-${k}-label`) ?? '').trim(), size_mib: integer(data.get(`disc-${k}-size`)), ...(grade ? { storage_grade: grade } : {}) };
+    });
   }
-  const size = String(data.get('disc_size') ?? '').trim();
-  if (size) args.discs = [{ label: 'disk0', size_mib: /^\d+$/.test(size) ? Number(size) : size }];
-  const iso = String(data.get('iso') ?? '');
-  if (iso) args.media = [{ mid: iso, mode: String(data.get('media_mode') ?? 'cdrom') }];
-  const nic = String(data.get('nic') ?? '');
-  if (nic) args.nics = [{ type: nic }];
-  if (data.get('display') === 'on') args.displays = [{ width: 1024, height: 768 }];
+  if (props.media) args.media = rows.media.map((k) => ({ mid: String(data.get(`medium-${k}-iso`) ?? ''), mode: String(data.get(`medium-${k}-mode`) ?? '') }));
+  if (props.nics) {
+    args.nics = rows.nics.map((k) => {
+      const host = String(data.get(`nic-${k}-host`) ?? '').trim();
+      return { type: String(data.get(`nic-${k}-type`) ?? ''), ...(host ? { host } : {}) };
+    });
+  }
+  for (const k of ['discs', 'media', 'nics']) if (Array.isArray(args[k]) && (args[k] as unknown[]).length === 0) delete args[k];
+  const display = String(data.get('display') ?? '');
+  if (display) {
+    const [width, height] = display.split('x').map(Number);
+    args.displays = [{ width, height }];
+  }
   const dist = String(data.get('distribution') ?? '');
   if (dist) {
     const reimage: Record<string, string> = { distribution: dist };
@@ -76,70 +85,61 @@ function collect(form: HTMLFormElement, props: Record<string, Prop>): Record<str
 
 /** The create dialog, built from `rpc/schema`'s schema of `sysadm/vm create`; the server validates. */
 export function CreateDialog({ onClose }: { onClose: () => void }) {
-  const dialog = useRef<HTMLDialogElement>(null);
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [message, setMessage] = useState('');
-  const [busy, setBusy] = useState(false);
   const [isos, setIsos] = useState<string[]>([]);
   const [dists, setDists] = useState<string[]>([]);
-  const props = ((store.schemas['sysadm/vm']?.create?.args as { properties?: Record<string, Prop> })?.properties ?? {}) as Record<string, Prop>;
-  const d = store.definitions as { media_modes?: string[]; nic_types?: string[] };
+  const [bridges, setBridges] = useState<string[]>([]);
+  const [discs, addDisc, removeDisc] = useRows(1);
+  const [media, addMedium, removeMedium] = useRows(0);
+  const [nics, addNic, removeNic] = useRows(0);
+  const props = argsOf('sysadm/vm', 'create');
+  const d = store.definitions as Definitions;
+  const itemMax = (k: string) => props[k]?.maxItems;
   useEffect(() => {
-    dialog.current?.showModal();
     if (props.media && store.can('sysadm/iohyve', 'listisos'))
       store.api.call<{ isos: { name: string }[] }>('sysadm', 'iohyve', { action: 'listisos' }).then((r) => setIsos(r.isos.map((i) => i.name)), () => {});
     if (props.reimage && store.can('sysadm/dist', 'list'))
       store.api.call<{ distributions: { name: string }[] }>('sysadm', 'dist', { action: 'list' }).then((r) => setDists(r.distributions.map((x) => x.name)), () => {});
+    if (props.nics && d.nic_types?.includes('BRIDGE') && store.can('sysadm/nic', 'list'))
+      store.api.call<{ host_nics: { nicid: string }[] }>('sysadm', 'nic', { action: 'list' }).then((r) => setBridges(r.host_nics.map((n) => n.nicid)), () => {});
   }, []);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setErrors({});
-    setMessage('');
-    try {
-      await store.api.call('sysadm', 'vm', collect(e.target as HTMLFormElement, props));
-      onClose();
-    } catch (err) {
-      const byField: Record<string, string> = {};
-      if (err instanceof CallError) {
-        for (const det of err.details ?? []) {
-          const f = fieldOf(det.path);
-          const key = f === 'discs' ? 'disc_size' : f === 'media' ? 'iso' : f === 'nics' ? 'nic' : f === 'reimage' ? 'distribution' : f;
-          byField[key] = [byField[key], `${det.path?.replace(/^\/args/, '')} ${det.message}`].filter(Boolean).join('; ');
-        }
-        if (err.reason === 'name_taken') byField.name = err.message;
-      }
-      setErrors(byField);
-      setMessage(errorText(err));
-    } finally {
-      setBusy(false);
-    }
-  };
-  const generated = Object.keys(props).filter((k) => !CUSTOM.has(k) && props[k].const === undefined);
-  const primary = PRIMARY.filter((k) => generated.includes(k));
-  const more = generated.filter((k) => !PRIMARY.includes(k));
-  const err = (k: string) => (errors[k] ? html`<span class="field-error" role="alert">${errors[k]}</span>` : null);
-  return html`<dialog ref=${dialog} aria-labelledby="create-title" onClose=${onClose} onCancel=${onClose}>
+  const { errors, message, busy, submit } = useSubmit(async (form) => {
+    await store.api.call('sysadm', 'vm', collect(form, props, { discs, media, nics }));
+    onClose();
+  });
+  const fields = generated(props, CUSTOM);
+  const primary = PRIMARY.filter((k) => fields.includes(k));
+  const more = fields.filter((k) => !PRIMARY.includes(k));
+  const grades = d.storage_grades?.map((g) => g.name) ?? [];
+  const select = (name: string, text: string, options: string[], none?: string) =>
+    html`<label>${text} <select name=${name}>${none !== undefined && html`<option value="">${none}</option>`}${options.map((o) => html`<option value=${o}>${o}</option>`)}</select></label>`;
+  return html`<${Modal} title="Create a virtual machine" id="create-title" onClose=${onClose}>
     <form onSubmit=${submit} noValidate>
-      <h2 id="create-title">Create a virtual machine</h2>
       ${message && html`<p class="error" role="alert" data-form-error>${message}</p>`}
       <div class="grid">
-        ${primary.map((k) => html`<${Field} name=${k} prop=${props[k]} error=${errors[k]} />`)}
-        ${props.discs && html`<div class="field"><label for="f-disc">Disc size (MiB)</label><input id="f-disc" name="disc_size" type="number" min="1" defaultValue="1024" />${err('disc_size')}</div>`}
-        ${props.media &&
-        html`<div class="field"><label for="f-iso">Install medium</label>
-          <select id="f-iso" name="iso"><option value="">None</option>${isos.map((i) => html`<option value=${i}>${i}</option>`)}</select>
-          <input type="hidden" name="media_mode" value=${d.media_modes?.[0] ?? 'cdrom'} />${err('iso')}</div>`}
-        ${props.nics &&
-        html`<div class="field"><label for="f-nic">Network</label>
-          <select id="f-nic" name="nic"><option value="">None</option>${(d.nic_types ?? []).map((t) => html`<option value=${t}>${t}</option>`)}</select>${err('nic')}</div>`}
-        ${props.displays && html`<div class="field check"><label><input type="checkbox" name="display" /> Graphical display (VNC)</label></div>`}
+        ${primary.map((k) => html`<${Field} name=${k} prop=${props[k]} error=${errors[k]} value=${DEFAULTS[k]} />`)}
+        ${props.displays &&
+        html`<div class="field"><label for="f-display">Graphical display (VNC)</label>
+          <select id="f-display" name="display"><option value="">None</option>${RESOLUTIONS.map((r) => html`<option value=${r}>${r.replace('x', ' × ')}</option>`)}</select>
+          <${FieldError} id="displays-err" text=${errors.displays ?? errors['displays/0']} /></div>`}
       </div>
+      ${props.discs &&
+      html`<${Rows} title="Discs" what="disc" field="discs" rows=${discs} max=${itemMax('discs')} add=${addDisc} remove=${removeDisc} errors=${errors}
+        render=${(k: number, n: number) => html`<label>Disc ${n} label <input name=${`disc-${k}-label`} defaultValue=${`disk${n - 1}`} /></label>
+          <label>Disc ${n} size (MiB) <input name=${`disc-${k}-size`} type="number" min="1" defaultValue="1024" /></label>
+          ${grades.length > 1 && select(`disc-${k}-grade`, `Disc ${n} storage grade`, grades)}`} />`}
+      ${props.media &&
+      html`<${Rows} title="Install media" what="medium" field="media" rows=${media} max=${itemMax('media')} add=${addMedium} remove=${removeMedium} errors=${errors}
+        render=${(k: number, n: number) => html`${select(`medium-${k}-iso`, `Medium ${n} ISO`, isos)}${select(`medium-${k}-mode`, `Medium ${n} mode`, d.media_modes ?? [])}`} />`}
+      ${props.nics &&
+      html`<${Rows} title="Network" what="NIC" field="nics" rows=${nics} max=${itemMax('nics')} add=${addNic} remove=${removeNic} errors=${errors}
+        render=${(k: number, n: number) => html`${select(`nic-${k}-type`, `NIC ${n} type`, d.nic_types ?? [])}
+          ${bridges.length > 0 && select(`nic-${k}-host`, `NIC ${n} host interface (bridges)`, bridges, '—')}`} />`}
       ${props.reimage &&
       dists.length > 0 &&
       html`<fieldset><legend>Install a distribution</legend>
         <div class="field"><label for="f-dist">Distribution</label>
-          <select id="f-dist" name="distribution"><option value="">None (empty disc)</option>${dists.map((x) => html`<option value=${x}>${x}</option>`)}</select>${err('distribution')}</div>
+          <select id="f-dist" name="distribution"><option value="">None (empty disc)</option>${dists.map((x) => html`<option value=${x}>${x}</option>`)}</select>
+          <${FieldError} id="f-dist-err" text=${errors.reimage} /></div>
         <div class="field"><label for="f-pw">Root password</label><input id="f-pw" name="root_password" type="password" autocomplete="new-password" /></div>
         <div class="field"><label for="f-key">SSH public key</label><textarea id="f-key" name="ssh_public_key" rows="2"></textarea></div>
       </fieldset>`}
@@ -150,5 +150,5 @@ export function CreateDialog({ onClose }: { onClose: () => void }) {
         <button type="submit" disabled=${busy}>Create</button>
       </div>
     </form>
-  </dialog>`;
+  <//>`;
 }

@@ -1,15 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { errorText, formatBytes, html } from './html.js';
-import { store, useStore, type Task } from './store.js';
-
-export function Progress({ task }: { task: Task }) {
-  const pct = task.state === 'finished' && task.result === 'success' ? 100 : Math.floor(task.progress?.percent ?? 0);
-  const label = `${task.filename ?? task.process_id}: ${task.state === 'finished' ? task.result : `${pct}%`}`;
-  return html`<span class="progress">
-    <progress max="100" value=${task.progress?.percent === null && task.state !== 'finished' ? undefined : pct} aria-label=${label} data-task=${task.process_id}></progress>
-    <span>${task.state === 'finished' ? `${task.result}${task.error ? `: ${task.error}` : ''}` : `${pct}%`}</span>
-  </span>`;
-}
+import { DeployDialog } from './images.js';
+import { Progress, TaskProgress } from './progress.js';
+import { store, useStore } from './store.js';
 
 /** A store's listing (`sysadm/<name> {action}` → `result[key]`), loaded once and on `reload`. */
 function useListing<T>(name: string, action: string, key: string): [T[], string, (e: string) => void, () => void] {
@@ -53,10 +46,7 @@ function FetchByUrl({ start, nameLabel, onDone }: { start: (url: string, name: s
       <button type="submit">Fetch</button>
     </form>
     ${error && html`<p class="error" role="alert">${error}</p>`}
-    ${ids.map((id) => {
-      const t = s.tasks.get(id);
-      return html`<div class="fetch">${t ? html`<${Progress} task=${t} />` : 'Queued…'}</div>`;
-    })}`;
+    ${ids.map((id) => html`<${TaskProgress} id=${id} key=${id} />`)}`;
 }
 
 export function IsoStore() {
@@ -106,7 +96,7 @@ export function TaskList() {
   </section>`;
 }
 
-interface Image { name: string; path: string; size: number; modified: string; os?: string | null; cpus?: number; memory_mib?: number }
+interface Image { name: string; path: string; size: number; modified: string; os?: string | null; cpus?: number; memory_mib?: number; error?: string }
 
 /** `PUT /upload/ova/<file>` with the session's token, reporting how much of the body is sent. */
 function putUpload(file: File, onProgress: (percent: number) => void): Promise<{ path?: string; message?: string; ok: boolean }> {
@@ -134,6 +124,7 @@ export function ImageStore() {
   const s = useStore();
   const [images, error, setError, reload] = useListing<Image>('image', 'list', 'images');
   const [sent, setSent] = useState<{ name: string; percent: number; done?: string } | null>(null);
+  const [deploying, setDeploying] = useState<string | null>(null);
   const fetchImage = async (url: string, path: string) =>
     (await store.api.call<{ fetch: { queueid: string } }>('sysadm', 'image', { action: 'fetch', url, ...(path ? { path } : {}) })).fetch.queueid;
   const upload = async (e: Event) => {
@@ -164,14 +155,16 @@ export function ImageStore() {
       <span>${sent.name}: ${Math.floor(sent.percent)}%${sent.done ? `, ${sent.done}` : ''}</span></span>
     </div>`}
     <div class="scroll"><table>
-      <thead><tr><th scope="col">Path</th><th scope="col">Size</th><th scope="col">OS</th><th scope="col">CPUs / memory</th></tr></thead>
+      <thead><tr><th scope="col">Path</th><th scope="col">Size</th><th scope="col">OS</th><th scope="col">CPUs / memory</th><th scope="col"><span class="sr">Actions</span></th></tr></thead>
       <tbody>
         ${images.map(
-          (i) => html`<tr data-image=${i.path}><th scope="row">${i.path}</th><td>${formatBytes(i.size)}</td><td>${i.os ?? '—'}</td>
-            <td>${i.cpus ?? '?'} / ${i.memory_mib ?? '?'} MiB</td></tr>`,
+          (i) => html`<tr data-image=${i.path}><th scope="row">${i.path}</th><td>${formatBytes(i.size)}</td><td>${i.error ?? i.os ?? '—'}</td>
+            <td>${i.cpus ?? '?'} / ${i.memory_mib ?? '?'} MiB</td>
+            <td>${s.can('sysadm/image', 'deploy') && !i.error && html`<button type="button" aria-label=${`Deploy ${i.path}`} onClick=${() => setDeploying(i.path)}>Deploy</button>`}</td></tr>`,
         )}
       </tbody>
     </table></div>
     ${images.length === 0 && html`<p class="empty">No images.</p>`}
+    ${deploying && html`<${DeployDialog} path=${deploying} onClose=${() => setDeploying(null)} />`}
   </section>`;
 }

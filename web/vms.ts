@@ -3,7 +3,8 @@ import { useEffect, useState } from 'preact/hooks';
 import { CreateDialog } from './create.js';
 import { SerialConsole, VncConsole } from './console.js';
 import { errorText, html } from './html.js';
-import { store, useStore, type VmRow } from './store.js';
+import { ExportDialog, canExport } from './images.js';
+import { rowKey, store, useRow, useStore, type VmRow } from './store.js';
 
 /** Deltacloud's action words and the call that carries each out. */
 const ACTIONS: Record<string, { label: string; action: string; args?: Record<string, unknown> }> = {
@@ -49,26 +50,33 @@ function State({ state }: { state: string }) {
 
 interface RowProps { vm: VmRow; onError: (m: string) => void }
 
-const shown = (v: VmRow) => `${v.name}|${v.state}|${v.cpus}|${v.memory_mib}|${(v.actions ?? []).join()}`;
-
-/** Re-renders only when what it shows changed: a list reload brings 200 new objects, mostly equal. */
+/**
+ * A VM's row. It re-renders when its VM changes in place (watchRow), and on a re-render of the
+ * list only if what it shows changed: a list reload brings 200 new objects, mostly equal. A row
+ * is a grid of its own, not a table row: the browser can then contain a change to the row it
+ * happens in and skip rows out of view (see .vm-row in style.css).
+ */
 class Row extends Component<RowProps> {
   private last = '';
+  private unwatch = () => {};
+  componentDidMount(): void {
+    this.unwatch = store.watchRow(this.props.vm.vmid, () => this.forceUpdate());
+  }
+  componentWillUnmount(): void {
+    this.unwatch();
+  }
   shouldComponentUpdate(next: RowProps): boolean {
-    const key = shown(next.vm);
-    if (key === this.last) return false;
-    this.last = key;
-    return true;
+    return rowKey(next.vm) !== this.last;
   }
   render({ vm, onError }: RowProps) {
-    this.last ||= shown(vm);
-    return html`<tr data-vm=${vm.name}>
-      <th scope="row"><a href=${`#/vm/${encodeURIComponent(vm.vmid)}`}>${vm.name}</a></th>
-      <td><${State} state=${vm.state} /></td>
-      <td>${vm.cpus}</td>
-      <td>${vm.memory_mib} MiB</td>
-      <td><${ActionButtons} vm=${vm} onError=${onError} /></td>
-    </tr>`;
+    this.last = rowKey(vm);
+    return html`<div role="row" class="vm-row" data-vm=${vm.name}>
+      <span role="rowheader"><a href=${`#/vm/${encodeURIComponent(vm.vmid)}`}>${vm.name}</a></span>
+      <span role="cell"><${State} state=${vm.state} /></span>
+      <span role="cell">${vm.cpus}</span>
+      <span role="cell">${vm.memory_mib} MiB</span>
+      <span role="cell"><${ActionButtons} vm=${vm} onError=${onError} /></span>
+    </div>`;
   }
 }
 
@@ -89,10 +97,12 @@ export function VmList() {
         <h2 id=${`g-${g.gid}`}>${g.gid}${g.description ? html` <small>${g.description}</small>` : ''}</h2>
         ${vms.length === 0
           ? html`<p class="empty">No VMs in this group.</p>`
-          : html`<div class="scroll"><table class="vms">
-              <thead><tr><th scope="col">Name</th><th scope="col">State</th><th scope="col">CPUs</th><th scope="col">Memory</th><th scope="col">Actions</th></tr></thead>
-              <tbody>${vms.map((vm) => html`<${Row} key=${vm.vmid} vm=${vm} onError=${setError} />`)}</tbody>
-            </table></div>`}
+          : html`<div class="scroll"><div class="vms" role="table" aria-labelledby=${`g-${g.gid}`} aria-rowcount=${vms.length + 1}>
+              <div role="rowgroup" class="vms-head"><div role="row" class="vm-row">
+                <span role="columnheader">Name</span><span role="columnheader">State</span><span role="columnheader">CPUs</span><span role="columnheader">Memory</span><span role="columnheader">Actions</span>
+              </div></div>
+              <div role="rowgroup">${vms.map((vm) => html`<${Row} key=${vm.vmid} vm=${vm} onError=${setError} />`)}</div>
+            </div></div>`}
       </section>`;
     })}
     ${creating && html`<${CreateDialog} onClose=${() => setCreating(false)} />`}
@@ -144,6 +154,8 @@ export function VmPage({ vmid }: { vmid: string }) {
   const [info, setInfo] = useState<VmInfo | null>(null);
   const [error, setError] = useState('');
   const [pane, setPane] = useState<'serial' | 'vnc' | null>(null);
+  const [exporting, setExporting] = useState(false);
+  useRow(vmid);
   const row = [...s.vms.values()].flat().find((v) => v.vmid === vmid);
   // Reloaded whenever an event changes the VM's state or actions.
   const key = row ? `${row.state}:${(row.actions ?? []).join()}` : '';
@@ -163,7 +175,9 @@ export function VmPage({ vmid }: { vmid: string }) {
       <h1 id="vm-title">${info.name}</h1>
       <${State} state=${state} />
       <${ActionButtons} vm=${{ ...info, ...row, actions: row?.actions ?? info.actions }} onError=${setError} />
+      ${state === 'STOPPED' && canExport() && html`<button type="button" class="secondary" onClick=${() => setExporting(true)}>Export</button>`}
     </div>
+    ${exporting && html`<${ExportDialog} vm=${info} onClose=${() => setExporting(false)} />`}
     ${error && html`<p class="error" role="alert">${error}</p>`}
     <${Facts} info=${info} />
     <${Lists} info=${info} />

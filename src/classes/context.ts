@@ -13,6 +13,7 @@ import type { Tickets } from '../core/tickets.js';
 import type { DistStore } from '../store/dist-store.js';
 import type { IsoStore } from '../store/iso-store.js';
 import type { UserRecord, UserStore } from '../store/users.js';
+import type { UploadSlots } from './uploads.js';
 
 /** Sign-in as the rpc handlers use it; the server's Authenticator provides it. */
 export interface SignIn {
@@ -56,6 +57,8 @@ export interface Services {
   images: ImageStore;
   /** Distributions for reimage (images/dist). */
   dists: DistStore;
+  /** Streamed uploads reserved by an upload action, for the HTTP transport to run. */
+  uploads: UploadSlots;
   vms: VmEngine;
   /** Console tickets: issued by sysadm/console, redeemed by the console WebSocket. */
   tickets: Tickets;

@@ -31,6 +31,7 @@ export interface Config {
   validate_results: boolean;
   provision: { seed_detach_after_s: number; nat_net_prefix: number };
   images: { max_upload_bytes: number; max_members: number; max_member_bytes: number };
+  http: { request_timeout_s: number; upload_idle_timeout_s: number };
 }
 
 export interface Quota { vms?: number; cpus?: number; memory_mib?: number; disk_mib?: number }
@@ -312,13 +313,25 @@ export const CONFIG_KEYS: ConfigTable = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        max_upload_bytes: { type: 'integer', minimum: 1024, description: 'largest body PUT /upload/ova/... accepts' },
+        max_upload_bytes: { type: 'integer', minimum: 1024, description: 'largest body PUT /upload/ova|iso|dist/... accepts' },
         max_members: { type: 'integer', minimum: 2, maximum: 100000, description: 'files in one OVA' },
         max_member_bytes: { type: 'integer', minimum: 1024, description: 'largest file in one OVA' },
       },
     },
     default: { max_upload_bytes: 64 * 2 ** 30, max_members: 64, max_member_bytes: 64 * 2 ** 30 },
     doc: 'OVA/OVF image store: the largest upload, and the members an OVA may hold (count, bytes each); larger ones are refused with nothing stored',
+  },
+  http: {
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        request_timeout_s: { type: 'number', exclusiveMinimum: 0, description: 'an HTTP request whose body is not all in by then gets 408 and its connection is closed; streamed uploads (PUT /upload/...) are exempt' },
+        upload_idle_timeout_s: { type: 'number', exclusiveMinimum: 0, description: 'a streamed upload that sends no bytes for this long is cut off and its temp file removed' },
+      },
+    },
+    default: { request_timeout_s: 60, upload_idle_timeout_s: 60 },
+    doc: 'HTTP deadlines: whole request (slowloris protection), and the idle deadline that replaces it for streamed uploads of any length',
   },
 };
 

@@ -13,7 +13,7 @@ import { firstMember } from './ovf/tar-index.js';
 import { XML_LIMITS } from './ovf/xml.js';
 import { fileStampOf } from '../store/file-stamp.js';
 import { placeFile } from '../store/place.js';
-import { hiddenTemp } from '../store/store-names.js';
+import { hiddenTemp, removeUploadTemps, uploadTemp } from '../store/store-names.js';
 
 /** VSS's shared folder: `images/<file>`; any other folder is a group's or an exported VM's. */
 export const SHARED_FOLDER = 'images';
@@ -22,8 +22,6 @@ const FOLDER = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const FILE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}\.(ova|ovf)$/;
 /** Who a folder that is not a group's belongs to (an export's VM group), written at export. */
 const GROUP_MARK = '.gid';
-/** Reserved uploads not yet streamed: a client reserving in a loop cannot grow the table without bound. */
-const MAX_PENDING_UPLOADS = 64;
 
 export interface ImageRef { folder: string; file: string; path: string; format: 'ova' | 'ovf' }
 export interface ImageEntry { name: string; path: string; folder: string; format: 'ova' | 'ovf'; size: number; modified: string }
@@ -44,7 +42,6 @@ export interface CheckedImage { descriptor: string; sources: Map<string, DiskSou
 export class ImageStore {
   private readonly locks = new Locks();
   private readonly checked = new Map<string, { stamp: string; image: CheckedImage }>();
-  private readonly uploads = new Map<string, { ref: ImageRef; temp: string; overwrite: boolean; expires: number }>();
 
   constructor(readonly dir: string) {}
 
@@ -53,12 +50,7 @@ export class ImageStore {
     await mkdir(path.join(this.dir, SHARED_FOLDER), { recursive: true, mode: 0o755 });
     const removed: string[] = [];
     for (const folder of await readdir(this.dir, { withFileTypes: true })) {
-      if (!folder.isDirectory()) continue;
-      for (const f of await readdir(path.join(this.dir, folder.name)).catch(() => [] as string[])) {
-        if (!/^\..*\.part-upload-/.test(f)) continue;
-        await rm(path.join(this.dir, folder.name, f), { force: true });
-        removed.push(path.join(folder.name, f));
-      }
+      if (folder.isDirectory()) removed.push(...(await removeUploadTemps(path.join(this.dir, folder.name))).map((f) => path.join(folder.name, f)));
     }
     return removed;
   }
@@ -173,6 +165,26 @@ export class ImageStore {
     });
   }
 
+  /**
+   * Places an OVF a fetch assembled in `work` (the descriptor `ref.file` and `names` beside it):
+   * checked there first (manifest digests, every referenced file present), then moved in with the
+   * descriptor last. The folder may hold other images, so no file of theirs is replaced without
+   * `overwrite` (409 naming it, before anything moves).
+   */
+  async commitFetchedFolder(work: string, ref: ImageRef, names: string[], overwrite: boolean, signal?: AbortSignal): Promise<void> {
+    await checkOvfFolder(path.join(work, ref.file), signal);
+    const folder = path.join(this.dir, ref.folder);
+    await this.serial(async () => {
+      if (!overwrite) {
+        for (const name of [...names, ref.file]) {
+          if (await lstat(path.join(folder, name)).then(() => true, () => false)) throw conflict(`'${ref.folder}/${name}' already exists in the image store (set overwrite to replace it)`, 'name_taken');
+        }
+      }
+      for (const name of [...names, ref.file]) await placeFile(path.join(work, name), path.join(folder, name), true, name);
+      this.checked.delete(ref.path);
+    });
+  }
+
   /** Marks a folder an export fills with its VM's group, whose grants then reach the images in it. */
   async markGroup(folder: string, gid: string): Promise<void> {
     await mkdir(path.join(this.dir, folder), { recursive: true, mode: 0o755 });
@@ -205,18 +217,10 @@ export class ImageStore {
     });
   }
 
-  /** Reserves an upload: the HTTP transport streams into `temp`, then finishes it; a slot lives 10 minutes unless used. */
-  openUpload(id: string, ref: ImageRef, temp: string, overwrite: boolean): void {
-    const now = Date.now();
-    for (const [k, u] of this.uploads) if (u.expires < now) this.uploads.delete(k);
-    if (this.uploads.size >= MAX_PENDING_UPLOADS) throw conflict(`${MAX_PENDING_UPLOADS} uploads are already reserved and not finished: try again later`, 'busy');
-    this.uploads.set(id, { ref, temp, overwrite, expires: now + 600_000 });
-  }
-
-  takeUpload(id: string): { ref: ImageRef; temp: string; overwrite: boolean } | null {
-    const u = this.uploads.get(id);
-    this.uploads.delete(id);
-    return u && u.expires >= Date.now() ? u : null;
+  /** Where an upload of `ref` streams until it is checked (its folder is made for it). */
+  async uploadTempFor(ref: ImageRef): Promise<string> {
+    await mkdir(path.join(this.dir, ref.folder), { recursive: true, mode: 0o755 });
+    return uploadTemp(path.join(this.dir, ref.folder), ref.file);
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {

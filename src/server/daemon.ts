@@ -25,6 +25,8 @@ import { BhyveDriver } from '../hypervisor/bhyve/driver.js';
 import { detectAccelerator, readable } from '../hypervisor/host.js';
 import { VERSION } from '../core/version.js';
 import { Tickets } from '../core/tickets.js';
+import { UploadSlots } from '../classes/uploads.js';
+import { removeUploadTemps } from '../store/store-names.js';
 
 const CLASSES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../classes');
 
@@ -76,6 +78,7 @@ async function start(config: Config, lock: StateDirLock, facades: readonly HttpF
   for (const file of await images.init()) log.warn(`removed ${file} from the image store, an upload cut off by a stop`);
   const dists = new DistStore(path.join(config.state_dir, 'images', 'dist'));
   await dists.init();
+  for (const dir of [isos.dir, dists.dir]) for (const file of await removeUploadTemps(dir)) log.warn(`removed ${path.join(dir, file)}, an upload cut off by a stop`);
   events.defineType('vm', { permission: 'vm.view', gidOf: (a) => a.gid as string });
   const accelerator = await detectAccelerator(config.accelerator);
   const { driver, efi } = await makeDriver(config);
@@ -104,6 +107,7 @@ async function start(config: Config, lock: StateDirLock, facades: readonly HttpF
     isos,
     images,
     dists,
+    uploads: new UploadSlots(),
     vms,
     tickets: new Tickets(config.console.ticket_ttl_s * 1000),
     host: { hypervisor: driver.name, accelerator, ...driver.capabilities() },

@@ -10,13 +10,17 @@ import { handleWeb, isWebPath } from './web.js';
 
 const ALLOW = 'PUT, OPTIONS';
 
+/** The request's URL as every route sees it (`..` resolved). Appended, not resolved against a base: `//x` would parse as a host (and `//` throw). */
+export function requestUrl(req: IncomingMessage): URL {
+  return new URL(`http://localhost${req.url?.startsWith('/') ? req.url : '/'}`);
+}
+
 /**
  * The REST shim: `PUT /<namespace>/<name>` with the args as body goes through the same router,
  * permission checks and logging as a WebSocket request; the status is the reply's code.
  */
 export async function handleRest(req: IncomingMessage, res: ServerResponse, services: Services, facades: readonly HttpFacade[] = []): Promise<void> {
-  // Appended, not resolved against a base: `//x` would parse as a host (and `//` throw).
-  const url = new URL(`http://localhost${req.url?.startsWith('/') ? req.url : '/'}`);
+  const url = requestUrl(req);
   if (req.method === 'GET' && url.pathname === '/healthz') return send(res, 200, { status: 'ok', version: services.version });
   if (isWebPath(req.method, url.pathname)) return handleWeb(req, res, url.pathname);
   if (isVelocityPath(url.pathname)) return handleVelocity(req, res, url.pathname, services);

@@ -10,7 +10,9 @@ import { CLOSE, Connection, frameLimit } from './connection.js';
 import { ConsoleSockets } from './console-socket.js';
 import { originAllowed, ownOrigins } from './origins.js';
 import { Counts } from './counts.js';
-import { handleRest, refuse } from './rest.js';
+import { handleRest, refuse, requestUrl } from './rest.js';
+import { requestDeadline } from './request-deadline.js';
+import { isUploadPath } from './upload.js';
 import type { HttpFacade } from './http-facade.js';
 import { RpcError, StartupError } from '../core/errors.js';
 import type { DaemonServices as Services } from './services.js';
@@ -66,6 +68,8 @@ export class Transport {
       if (this.refusal) return refuse(req, res, this.refusal, this.facades);
       // Web pages can send some requests without a preflight: one failing sign-ins would block every local client.
       if (!originAllowed(req.headers.origin, this.allowedOrigins)) return refuse(req, res, this.foreignOrigin(req), this.facades);
+      // The path as routed (`/upload/../x` is not an upload): a request must not dodge the deadline by its spelling.
+      if (!isUploadPath(requestUrl(req).pathname)) requestDeadline(req, res, config.http.request_timeout_s * 1000, (error) => refuse(req, res, error, this.facades));
       this.restInFlight.set(res, req);
       handleRest(req, res, services, this.facades)
         .catch((err) => {
@@ -78,7 +82,8 @@ export class Transport {
       ? https.createServer({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) }, onRequest)
       : http.createServer(onRequest);
     this.server.headersTimeout = 20_000;
-    this.server.requestTimeout = 60_000;
+    // Per request instead (requestDeadline): a streamed upload may take hours, with an idle deadline.
+    this.server.requestTimeout = 0;
     // Half the file limit stays for the daemon's own files: at the limit `vm create` failed with `spawn qemu-img EMFILE`.
     const files = fileLimit();
     this.server.maxConnections = files === null ? config.connections.max : Math.min(config.connections.max, Math.floor(files / 2));

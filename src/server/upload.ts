@@ -4,9 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RpcError, badRequest } from '../core/errors.js';
-import { ovaInspector, type OvaInput } from '../provision/ovf/ova.js';
 import { SHARED_FOLDER } from '../provision/image-store.js';
-import { limitsOf } from '../classes/image/common.js';
+import type { InspectorInput } from '../classes/uploads.js';
 import { execute } from './execute.js';
 import { authenticate, send } from './http-io.js';
 import type { DaemonServices as Services } from './services.js';
@@ -20,48 +19,52 @@ const BATCH = 1024 * 1024;
 
 /**
  * Passes the body on, stopping it at `max` bytes (the declared length is not trusted), and copies
- * it into `side` in BATCH-sized writes, waiting for it (backpressure); a side that failed is left
- * out. One stage for both: each stage of a pipe costs the main thread a hop per chunk.
+ * it into `side` (an inspector) in BATCH-sized writes, waiting for it (backpressure); a side that
+ * failed is left out. One stage for both: each stage of a pipe costs the main thread a hop per chunk.
  */
-function boundedTee(max: number, side: OvaInput): Transform {
+function boundedTee(max: number, side: InspectorInput | undefined): Transform {
   let seen = 0;
-  let batch = Buffer.allocUnsafeSlow(BATCH);
+  let batch = Buffer.allocUnsafeSlow(side ? BATCH : 0);
   let filled = 0;
-  /** Hands the batch to the parser (which keeps slices of it: a new one each time); calls `then` once it may take more. */
-  const feed = (then: () => void) => {
+  /** Hands the batch to the inspector (which may keep slices of it: a new one each time); calls `then` once it may take more. */
+  const feed = (to: InspectorInput, then: () => void) => {
     const out = batch.subarray(0, filled);
     batch = Buffer.allocUnsafeSlow(BATCH);
     filled = 0;
-    if (side.destroyed || side.write(out)) return then();
+    if (to.destroyed || to.write(out)) return then();
     const go = () => {
-      side.off('drain', go).off('close', go);
+      to.off('drain', go);
+      to.off('close', go);
       then();
     };
-    side.on('drain', go).on('close', go);
+    to.on('drain', go);
+    to.on('close', go);
   };
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
       seen += chunk.length;
       if (seen > max) return done(new RpcError(413, `the upload is larger than images.max_upload_bytes (${max})`));
       this.push(chunk);
+      if (!side) return done();
       let at = 0;
       const step = (): void => {
         while (at < chunk.length) {
           const n = chunk.copy(batch, filled, at);
           filled += n;
           at += n;
-          if (filled === BATCH) return feed(step);
+          if (filled === BATCH) return feed(side, step);
         }
         done();
       };
       step();
     },
     flush(done) {
+      if (!side) return done();
       const end = () => {
         side.end(undefined);
         done();
       };
-      if (filled > 0) feed(end);
+      if (filled > 0) feed(side, end);
       else end();
     },
   });
@@ -70,9 +73,13 @@ function boundedTee(max: number, side: OvaInput): Transform {
 /** Bodies up to this size are read and dropped before a refusal, so that clients that send the whole body first see the answer. */
 const DRAIN_BYTES = 1024 * 1024;
 
+/** A refusal waiting for its small body to drain: what the idle deadline answers if the client stalls meanwhile. */
+const draining = new WeakMap<ServerResponse, RpcError>();
+
 async function fail(req: IncomingMessage, res: ServerResponse, error: RpcError): Promise<void> {
   const length = Number(req.headers['content-length'] ?? NaN);
   if (!req.complete && !req.destroyed && length <= DRAIN_BYTES) {
+    draining.set(res, error);
     await new Promise<void>((resolve) => {
       req.on('end', resolve).on('error', resolve).on('close', resolve);
       req.resume();
@@ -83,14 +90,40 @@ async function fail(req: IncomingMessage, res: ServerResponse, error: RpcError):
   send(res, error.code, { args: error.toArgs() });
 }
 
+type Reservation = { name: string; args: Record<string, unknown> } | { error: string };
+
 /**
- * `PUT /upload/ova/<file>` (the shared folder, `images/<file>`) or `/upload/ova/<folder>/<file>`:
- * the raw body is an OVA. The image class's `upload` action checks the caller (Basic or Bearer),
- * the path and image.manage through the router, as any request; the body then streams into a hidden
- * temp file in the store, never held in memory, bounded by images.max_upload_bytes; the OVA is
- * checked whole (tar members, manifest digests) and moved in only then: 201 with its path.
+ * The stores a body can be PUT into (DESIGN §11), each by its class's upload action, which checks
+ * the caller, the name and the permission through the router as any request, and says where the
+ * body goes and how it is checked (classes/uploads.ts): one transport for all three.
+ */
+const STORES: Record<string, (rest: string[], overwrite: boolean) => Reservation> = {
+  ova: (rest, overwrite) =>
+    rest.length === 1 || rest.length === 2
+      ? { name: 'image', args: { action: 'upload', path: rest.length === 1 ? `${SHARED_FOLDER}/${rest[0]}` : rest.join('/'), overwrite } }
+      : { error: 'use /upload/ova/<file>.ova or /upload/ova/<folder>/<file>.ova' },
+  iso: (rest, overwrite) => (rest.length === 1 ? { name: 'iohyve', args: { action: 'uploadiso', name: rest[0], overwrite } } : { error: 'use /upload/iso/<file>' }),
+  dist: (rest, overwrite) =>
+    rest.length === 2 ? { name: 'dist', args: { action: 'upload', name: rest[0], file: rest[1], overwrite } } : { error: 'use /upload/dist/<distribution>/<file>' },
+};
+
+/**
+ * `PUT /upload/<store>/...` with the raw file as the body (ova: an OVA, as `images/<file>` or
+ * `<folder>/<file>`; iso: an ISO 9660 image; dist: one file of a distribution's folder). The
+ * body streams into a hidden temp file in the store, never held in memory, bounded by
+ * images.max_upload_bytes, checked as it arrives and again when complete, and moved in only then:
+ * 201 with what was stored. An upload has no whole-request deadline (a big file over a slow link
+ * takes hours), only http.upload_idle_timeout_s: no bytes for that long and it is cut off.
  */
 export async function handleUpload(req: IncomingMessage, res: ServerResponse, pathname: string, services: Services, search: URLSearchParams): Promise<void> {
+  const stop = new AbortController();
+  const idle = services.config.http.upload_idle_timeout_s;
+  req.setTimeout(idle * 1000, () => {
+    const error = draining.get(res) ?? new RpcError(408, `no bytes of the upload arrived for http.upload_idle_timeout_s (${idle} s): cut off`, [], 'bad_request');
+    if (!res.headersSent) send(res.setHeader('Connection', 'close'), error.code, { args: error.toArgs() });
+    stop.abort(error);
+    req.destroy();
+  });
   if (req.method !== 'PUT') {
     res.setHeader('Allow', 'PUT');
     return fail(req, res, new RpcError(405, `method ${req.method} not allowed on ${pathname}: use PUT with the file as the body`));
@@ -101,41 +134,36 @@ export async function handleUpload(req: IncomingMessage, res: ServerResponse, pa
   } catch {
     return fail(req, res, badRequest('bad percent-encoding in path'));
   }
-  if (parts[0] !== 'ova') return fail(req, res, new RpcError(404, `no upload store '${(parts[0] ?? '').slice(0, 40)}': use /upload/ova/<file>`));
-  const rest = parts.slice(1);
-  if (rest.length < 1 || rest.length > 2) return fail(req, res, badRequest('use /upload/ova/<file>.ova or /upload/ova/<folder>/<file>.ova'));
-  const imagePath = rest.length === 1 ? `${SHARED_FOLDER}/${rest[0]}` : rest.join('/');
+  const store = Object.hasOwn(STORES, parts[0] ?? '') ? STORES[parts[0]] : null;
+  if (!store) return fail(req, res, new RpcError(404, `no upload store '${(parts[0] ?? '').slice(0, 40)}': use /upload/ova|iso|dist/...`));
+  const reservation = store(parts.slice(1), search.get('overwrite') === 'true');
+  if ('error' in reservation) return fail(req, res, badRequest(reservation.error));
   const max = services.config.images.max_upload_bytes;
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > max) return fail(req, res, new RpcError(413, `a body of ${declared} bytes is larger than images.max_upload_bytes (${max})`));
-  const overwrite = search.get('overwrite') === 'true';
   const remoteAddress = req.socket.remoteAddress ?? '';
   const reply = await execute(
     services,
-    { namespace: 'sysadm', name: 'image', id: '', args: { action: 'upload', path: imagePath, overwrite } },
+    { namespace: 'sysadm', name: reservation.name, id: '', args: reservation.args },
     { remoteAddress, connection: null, authenticate: () => authenticate(req.headers.authorization, remoteAddress, services) },
     'rest',
   );
   if (reply.error) return fail(req, res, reply.error);
-  const slot = services.images.takeUpload((reply.args as { slot: string }).slot)!;
+  const plan = services.uploads.take((reply.args as { slot: string }).slot)!;
   try {
-    // The archive is checked (members, digests) as it arrives, beside the write to disk, so the
-    // upload is not followed by a second read of the whole file; a bad member stops it early.
-    const limits = limitsOf(services.config);
-    const inspector = ovaInspector(limits);
-    const stop = new AbortController();
-    inspector.result.catch((err: unknown) => stop.abort(err));
-    await pipeline(req, boundedTee(max, inspector.input), createWriteStream(slot.temp, { flags: 'wx', mode: 0o644, highWaterMark: 256 * 1024 }), { signal: stop.signal }).catch((err: unknown) => {
+    const inspector = plan.inspect?.();
+    inspector?.result.catch((err: unknown) => stop.abort(err));
+    await pipeline(req, boundedTee(max, inspector?.input), createWriteStream(plan.temp, { flags: 'wx', mode: 0o644, highWaterMark: 256 * 1024 }), { signal: stop.signal }).catch((err: unknown) => {
       const why = stop.signal.aborted ? stop.signal.reason : err;
       throw why instanceof RpcError ? why : badRequest(`the upload was cut off before its end: ${(why as Error).message}`);
     });
-    const image = await services.images.commitOva(slot.temp, slot.ref, slot.overwrite, limits, undefined, await inspector.result);
-    services.log.info(`uploaded image ${slot.ref.path} (${image.bytes} bytes)`);
-    send(res, 201, { args: { path: slot.ref.path, name: slot.ref.file, size: image.bytes } });
+    // All in: the checks that follow send nothing, and must not be taken for an idle client.
+    req.setTimeout(0);
+    send(res, 201, { args: await plan.commit(await inspector?.result) });
   } catch (err) {
-    await rm(slot.temp, { force: true });
+    await rm(plan.temp, { force: true });
     const error = err instanceof RpcError ? err : new RpcError(500, `upload failed: ${(err as Error).message}`);
-    if (error.code >= 500) services.log.error(`upload of ${slot.ref.path} failed: ${(err as Error).message}`);
+    if (error.code >= 500) services.log.error(`upload of ${plan.what} failed: ${(err as Error).message}`);
     await fail(req, res, error);
   }
 }

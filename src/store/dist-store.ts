@@ -1,6 +1,7 @@
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { conflict, notFound } from '../core/errors.js';
+import { badRequest, conflict, notFound } from '../core/errors.js';
+import { placeFile } from './place.js';
 import { Locks } from '../core/locks.js';
 import { checkStoreName, hiddenTemp } from './store-names.js';
 import { RecordSchema, describeProblems, parseRecord } from './json-records.js';
@@ -125,6 +126,30 @@ export class DistStore {
       if (st?.isFile()) return { format, disk, size: st.size };
     }
     return null;
+  }
+
+  /** 400 naming what is wrong unless `bytes` is a valid distribution.json. */
+  static parseDescriptor(bytes: Uint8Array): DistDescriptor {
+    const parsed = parseRecord(bytes, SCHEMA);
+    if ('problems' in parsed) throw badRequest(`${DESCRIPTOR}: ${describeProblems(parsed.problems)}`, parsed.problems);
+    return parsed.value;
+  }
+
+  /**
+   * Moves one uploaded file into `<name>/` (made if missing); `replaces` are files it supersedes
+   * (the other disc format), which make it a 409 unless `overwrite`, and go with it.
+   */
+  placeUploaded(temp: string, name: string, file: string, overwrite: boolean, replaces: string[] = []): Promise<void> {
+    const dir = this.dirOf(name);
+    return this.serial(async () => {
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      for (const other of replaces) {
+        if (!(await stat(path.join(dir, other)).then(() => true, () => false))) continue;
+        if (!overwrite) throw conflict(`distribution '${name}' already has ${other} (set overwrite to replace it)`, 'name_taken');
+      }
+      await placeFile(temp, path.join(dir, file), overwrite, `'${name}/${file}'`);
+      for (const other of replaces) await rm(path.join(dir, other), { force: true });
+    });
   }
 
   /** Moves an assembled folder into place; an existing distribution is replaced only with `overwrite`. */

@@ -1,5 +1,6 @@
 import type { TaskContext } from '../core/task.js';
 import type { Config } from '../core/config.js';
+import { RpcError } from '../core/errors.js';
 import { fetchTo } from './fetch/index.js';
 import { FileSink } from './file-sink.js';
 import { Destinations } from './fetch/destinations.js';
@@ -29,9 +30,11 @@ class RateMeter {
 /**
  * Streams `url` into the new file `temp` (never an existing one), reporting progress as
  * "downloading LABEL": the transfer every store's fetch-by-URL task shares. The caller owns
- * `temp` (its cleanup and its move into place).
+ * `temp` (its cleanup and its move into place). More than `maxBytes` (announced or received)
+ * stops it with a 413.
  */
-export async function downloadTo(ctx: TaskContext, config: Config, url: URL, temp: string, label: string): Promise<number> {
+export async function downloadTo(ctx: TaskContext, config: Config, url: URL, temp: string, label: string, maxBytes = Infinity): Promise<number> {
+  const tooLarge = new AbortController();
   // Two writes in flight, 1 MiB buffered besides: the socket is read while the disk writes. A
   // larger buffer cost more CPU per GiB, not less (chunks live long enough to be promoted): bench/RESULTS.md.
   const out = new FileSink(temp, { flags: 'wx', mode: 0o644, highWaterMark: 1024 * 1024, inFlight: 2 });
@@ -39,12 +42,13 @@ export async function downloadTo(ctx: TaskContext, config: Config, url: URL, tem
   const description = `downloading ${label}`;
   ctx.progress({ description, percent: 0, bytes: 0 });
   const { bytes } = await fetchTo(url, out, {
-    signal: ctx.signal,
+    signal: AbortSignal.any([ctx.signal, tooLarge.signal]),
     stallTimeoutMs: config.iso.stall_timeout_s * 1000,
     maxRedirects: config.iso.max_redirects,
     importDirs: config.iso.import_dirs,
     destinations: new Destinations(config.iso.allow_private),
     onProgress(received, total) {
+      if (received > maxBytes || (total ?? 0) > maxBytes) tooLarge.abort();
       ctx.progress({
         percent: total ? Math.min(100, Math.floor((received / total) * 1000) / 10) : null,
         rate: meter.update(received),
@@ -53,6 +57,9 @@ export async function downloadTo(ctx: TaskContext, config: Config, url: URL, tem
         description,
       });
     },
+  }).catch((err: unknown) => {
+    if (tooLarge.signal.aborted && !ctx.signal.aborted) throw new RpcError(413, `${label}: larger than ${maxBytes} bytes`);
+    throw err;
   });
   ctx.signal.throwIfAborted();
   return bytes;

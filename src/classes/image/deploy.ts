@@ -10,6 +10,7 @@ import { taskKey } from '../../queue/task.js';
 import { queueFor } from '../queued.js';
 import { IMAGE_QUEUE, imageFor, limitsOf } from './common.js';
 import { planDiscs, vmNames, type VmPlan } from './plan.js';
+import { checkNetworks, nicsFor } from './networks.js';
 import type { Api } from '../../core/api.gen.js';
 
 type Args = Api['sysadm/image/deploy']['args'];
@@ -24,6 +25,7 @@ export default defineAction('sysadm/image/deploy', {
     await services.images.require(ref);
     // Read now so that a bad descriptor, configuration or name is a 4xx reply rather than a failed task.
     const d = parseOvf(await services.images.peekDescriptor(ref), a.configuration === undefined ? {} : { configuration: a.configuration });
+    checkNetworks(d, a.networks ?? {}, services.config);
     const names = vmNames(a.name, d, a.count ?? 1);
     for (const { name } of names) if (services.vms.byName(a.gid, name)) throw conflict(`a VM named '${name}' already exists in group '${a.gid}'`, 'name_taken');
     const grade = a.storage_grade ?? Object.keys(services.config.storage_grades)[0];
@@ -63,7 +65,7 @@ async function deploy(task: TaskContext, services: Services, ref: ImageRef, a: A
         memory_mib: a.memory_mib ?? p.system.memory_mib,
         displays: [],
         media: [],
-        nics: p.system.nics.map(() => ({ type: 'NAT' as const })),
+        nics: nicsFor(p.system, a.networks ?? {}),
         discs: p.discs.map((x) => ({ label: x.label, size_mib: x.size_mib, storage_grade: grade })),
         autostart: false,
         description: `deployed from ${ref.path}${d.systems.length > 1 ? ` (${p.system.name})` : ''}`,
