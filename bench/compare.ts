@@ -82,7 +82,7 @@ export function regressions(baseline: Baseline | null, figures: Figure[], tolera
     if (!Number.isFinite(kept) || kept <= 0) out.push(`${f.key}: ${was} → ${f.value}, not comparable`);
     else if (kept < 1 - tolerance) {
       const way = f.lowerIsBetter ? 'lower is better' : 'higher is better';
-      out.push(`${f.key}: ${was} → ${f.value} (${way}): ${Math.round((1 - kept) * 100)}% worse than recorded`);
+      out.push(`${f.key}: ${was} → ${f.value} (${way}): ${((1 - kept) * 100).toFixed(1)}% worse than recorded`);
     }
   }
   return out;

@@ -14,8 +14,8 @@ test('a ratio 25% worse than recorded is printed, one 10% worse or better is not
     { key: 'vm-start ratio_marker_hyved_over_direct', value: 0.75, lowerIsBetter: true },
   ]);
   assert.equal(lines.length, 2, lines.join('\n'));
-  assert.match(lines[0], /^rpc connections=16 ratio_calls_hyved_over_bare: 1 → 0\.75 \(higher is better\): 25% worse/);
-  assert.match(lines[1], /^provision ratio_hyved_over_by_hand: 1 → 1\.34 \(lower is better\): 25% worse/);
+  assert.match(lines[0], /^rpc connections=16 ratio_calls_hyved_over_bare: 1 → 0\.75 \(higher is better\): 25\.0% worse/);
+  assert.match(lines[1], /^provision ratio_hyved_over_by_hand: 1 → 1\.34 \(lower is better\): 25\.[0-9]% worse/);
 });
 
 test('the 20% line: 21% worse is printed, 19% is not', () => {
