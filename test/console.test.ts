@@ -220,6 +220,27 @@ test('a viewer that stops reading is let go, its unsent bytes bounded; one that 
   assert.deepEqual(fast.bytes(), await logBytes(start, start + fast.bytes().length), 'in order, nothing lost or repeated');
 });
 
+test('a replay asked for while the viewer is behind a burst restarts its stream once: every byte, in order, none twice', async () => {
+  // The daemon of the test before: segments larger than the burst.
+  const v = await view();
+  const socket = (v.ws as unknown as { _socket: net.Socket })._socket;
+  socket.pause();
+  const dir = path.join(stateDir, 'vms', vmid, 'console');
+  const newest = (await readdir(dir)).filter((f) => /^serial-\d+\.log$/.test(f)).sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0])).at(-1)!;
+  const start = v.hello.offset as number;
+  const bulk = Buffer.alloc(12 << 20, 'replayed while behind\r\n');
+  await appendFile(path.join(dir, newest), bulk);
+  // The daemon has read it all, and is sending it to this viewer as it drains (it does not).
+  await waitFor(async () => (await log(start, 1)).end >= start + bulk.length || undefined, 'the daemon to read the burst', 30_000, 50);
+  v.control({ type: 'replay', since: start });
+  socket.resume();
+  const cut = v.bytesBefore(await v.notice('replay', 30_000));
+  await waitFor(() => v.received() - cut >= bulk.length || undefined, () => `the replay to arrive (${v.received() - cut} of ${bulk.length})`, 60_000);
+  const got = Buffer.from(v.bytes().subarray(cut));
+  assert.deepEqual(got.subarray(0, bulk.length), bulk);
+  assert.deepEqual(got, await logBytes(start, start + got.length), 'the stream after the notice is the log from since on');
+});
+
 test('tickets: reused and expired ones are refused; permissions are checked', async () => {
   const t = await ticket(c, vmid);
   const ws = await openSocket(d.url, t.url);

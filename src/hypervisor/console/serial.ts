@@ -48,6 +48,8 @@ interface Attached {
   next: number;
   /** Served from memory or the files at its own pace (a replay, or behind): live output waits. */
   catchingUp: boolean;
+  /** Counts catch-ups: one that a replay request overtook sees it changed when it wakes, and stops. */
+  run: number;
 }
 
 /**
@@ -108,7 +110,7 @@ export class SerialConsole {
   }
 
   attach(viewer: ConsoleViewer): ViewerSession {
-    const a: Attached = { viewer, next: this.ring.end, catchingUp: false };
+    const a: Attached = { viewer, next: this.ring.end, catchingUp: false, run: 0 };
     this.viewers.add(a);
     if (viewer.mayWrite && !this.writer) this.writer = a;
     viewer.notice({ type: 'hello', offset: a.next, start: this.o.log.start, writer: this.writer === a, writer_user: this.writerName });
@@ -208,12 +210,15 @@ export class SerialConsole {
    * byte; a viewer that fell that far behind live output would lose bytes, and is let go instead.
    */
   private async catchUp(a: Attached, skipPruned: boolean): Promise<void> {
+    const run = ++a.run;
+    const current = () => this.viewers.has(a) && a.run === run;
     a.catchingUp = true;
     try {
-      while (this.viewers.has(a) && a.next < this.ring.end) {
+      while (current() && a.next < this.ring.end) {
         if (!(await this.drained(a))) return this.drop(a, `took in nothing for ${STALL_MS / 1000} s`);
-        if (!this.viewers.has(a)) return;
+        if (!current()) return;
         const { offset, data } = await this.read(a.next, Math.min(READ_CHUNK, this.ring.end - a.next));
+        if (!current()) return;
         if (data.length === 0) break;
         if (offset !== a.next && !skipPruned) return this.drop(a, `fell behind the output kept, at offset ${a.next}`);
         a.next = offset;
@@ -224,7 +229,7 @@ export class SerialConsole {
       return this.drop(a, `could not be sent its output: ${(err as Error).message}`);
     }
     // Synchronously with the last check: no live chunk can slip between.
-    a.catchingUp = false;
+    if (a.run === run) a.catchingUp = false;
   }
 
   /** Waits until the viewer holds at most half the bound unsent; false if meanwhile it stalled. */
