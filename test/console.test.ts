@@ -44,6 +44,12 @@ async function run(v: ConsoleViewer, command: string, ms = 30_000): Promise<stri
   return v.bytes().subarray(from).toString('latin1');
 }
 
+/** The segment file QEMU writes now: the highest-numbered `serial-<n>.log`. */
+async function newestSegment(dir: string): Promise<string> {
+  const numbers = (await readdir(dir)).map((f) => /^serial-(\d+)\.log$/.exec(f)?.[1]).filter((n) => n !== undefined).map(Number);
+  return `serial-${Math.max(...numbers)}.log`;
+}
+
 const log = (since?: number, limit?: number) =>
   c.call<{ offset: number; next: number; end: number; data: string }>('sysadm', 'console', { action: 'log', vmid, encoding: 'base64', ...(since === undefined ? {} : { since }), ...(limit ? { limit } : {}) });
 
@@ -197,7 +203,7 @@ test('a viewer that stops reading is let go, its unsent bytes bounded; one that 
   // Stop reading at the TCP level: the daemon's send queue for this viewer grows.
   (slow.ws as unknown as { _socket: net.Socket })._socket.pause();
   const dir = path.join(stateDir, 'vms', vmid, 'console');
-  const newest = (await readdir(dir)).filter((f) => /^serial-\d+\.log$/.test(f)).sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0])).at(-1)!;
+  const newest = await newestSegment(dir);
   // More than loopback TCP buffers take in (some 4–8 MB here) and the bound together.
   const bulk = Buffer.alloc(24 << 20, 'hyved console fan-out\r\n');
   const start = fast.hello.offset as number;
@@ -226,7 +232,7 @@ test('a replay asked for while the viewer is behind a burst restarts its stream 
   const socket = (v.ws as unknown as { _socket: net.Socket })._socket;
   socket.pause();
   const dir = path.join(stateDir, 'vms', vmid, 'console');
-  const newest = (await readdir(dir)).filter((f) => /^serial-\d+\.log$/.test(f)).sort((a, b) => Number(a.match(/\d+/)![0]) - Number(b.match(/\d+/)![0])).at(-1)!;
+  const newest = await newestSegment(dir);
   const start = v.hello.offset as number;
   const bulk = Buffer.alloc(12 << 20, 'replayed while behind\r\n');
   await appendFile(path.join(dir, newest), bulk);

@@ -283,15 +283,12 @@ async function attacker(url: string, addr: string, password: string, token: stri
       if (i === 4) blockedUntil = Date.now() + BLOCK_MINUTES * 60_000;
       codes.push(codeOf(await timed(c, 'rpc', 'auth', { username: 'admin', password: `wrong-${i}` }, 'rpc/auth (wrong)')));
     }
-    const answered: number[] = [];
-    const inBlock = (code: number | string) => {
-      answered.push(Date.now());
-      return code;
-    };
     const expectCodes = [401, 401, 401, 401, 403];
     codes.forEach((code, i) => (code === expectCodes[i] ? stats.expect(code) : stats.unexpected(code, `${addr}: wrong password #${i + 1} answered ${code}, not ${expectCodes[i]}`)));
-    const right = inBlock(codeOf(await timed(c, 'rpc', 'auth', { username: 'admin', password }, 'rpc/auth (blocked)')));
-    const tok = inBlock(codeOf(await timed(c, 'rpc', 'auth_token', { token }, 'rpc/auth_token (blocked)')));
+    const blocked: { what: string; code: number | string; at: number }[] = [];
+    const answered = (what: string, code: number | string) => blocked.push({ what, code, at: Date.now() });
+    answered('right password', codeOf(await timed(c, 'rpc', 'auth', { username: 'admin', password }, 'rpc/auth (blocked)')));
+    answered('valid token', codeOf(await timed(c, 'rpc', 'auth_token', { token }, 'rpc/auth_token (blocked)')));
     let fresh: number | string = 'connect';
     try {
       const c2 = await LoadClient.connect(url, addr);
@@ -300,10 +297,10 @@ async function attacker(url: string, addr: string, password: string, token: stri
     } catch {
       // counted below
     }
-    inBlock(fresh);
-    for (const [i, [what, code]] of ([['right password', right], ['valid token', tok], ['right password on a new connection', fresh]] as const).entries()) {
+    answered('right password on a new connection', fresh);
+    for (const { what, code, at } of blocked) {
       // Answered after the block could have ended (a loaded machine): says nothing either way.
-      if (answered[i] > blockedUntil) {
+      if (at > blockedUntil) {
         stats.lateBlockChecks++;
         continue;
       }
