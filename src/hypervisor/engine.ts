@@ -4,7 +4,7 @@ import type { NetConnectOpts } from 'node:net';
 import path from 'node:path';
 import { customAlphabet } from 'nanoid';
 import type { Config } from '../core/config.js';
-import { RpcError, badRequest, conflict, notAcceptable, notFound } from '../core/errors.js';
+import { RpcError, conflict, notAcceptable, notFound } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
 import type { Logger } from '../core/logger.js';
 import { Locks } from '../core/locks.js';
@@ -13,6 +13,7 @@ import { IsoStore } from '../store/iso-store.js';
 import type { VmStore } from '../store/vm-store.js';
 import { BOOT_DIR } from '../store/boot-images.js';
 import { unsupported, type CheckedFields } from './capabilities.js';
+import { checkBridgeNic } from './nic-spec.js';
 import { HypervisorError, type BlockDevice, type Driver, type RunStatus, type VmHandle } from './driver.js';
 import type { VmAction } from '../core/api.gen.js';
 import type { GuestAddress, GuestAgent, GuestOsInfo } from './agent.js';
@@ -219,11 +220,7 @@ export class VmEngine {
     for (const m of input.media) {
       if (!(await this.d.isos.exists(m.mid))) throw notFound(`media: no image '${m.mid}' in the store`);
     }
-    input.nics.forEach((n, i) => {
-      if (n.type === 'BRIDGE' && n.host === undefined) throw badRequest(`nics/${i}/host: a BRIDGE nic needs the NICID of a host NIC`, [{ path: `/args/nics/${i}/host`, message: 'is required for BRIDGE' }]);
-      if (n.type === 'BRIDGE' && !Object.hasOwn(config.nics, n.host!)) throw notFound(`nics/${i}: no host NIC with NICID '${n.host}'`);
-      if (n.type === 'BRIDGE' && n.host_loopback !== undefined) throw badRequest(`nics/${i}/host_loopback: only NAT nics have it`, [{ path: `/args/nics/${i}/host_loopback`, message: 'is for NAT nics only' }]);
-    });
+    input.nics.forEach((n, i) => checkBridgeNic(n, `nics/${i}`, config.nics));
     for (const [i, disc] of input.discs.entries()) {
       if (!Object.hasOwn(config.storage_grades, disc.storage_grade)) throw notFound(`discs/${i}: no storage grade '${disc.storage_grade}'`);
     }

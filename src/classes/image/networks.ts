@@ -1,5 +1,6 @@
 import type { Config } from '../../core/config.js';
-import { badRequest, notFound } from '../../core/errors.js';
+import { badRequest } from '../../core/errors.js';
+import { checkBridgeNic } from '../../hypervisor/nic-spec.js';
 import type { Nic } from '../../core/api.gen.js';
 import type { OvfDescriptor, OvfSystem } from '../../provision/ovf/descriptor.js';
 
@@ -32,11 +33,8 @@ export function checkNetworks(d: OvfDescriptor, networks: Record<string, NicSpec
     if (!known.includes(name)) {
       throw badRequest(`${field}: the descriptor has no network '${name}' (it has ${known.length ? known.map((n) => `'${n}'`).join(', ') : 'none'})`, [{ path: `/args/${field}`, message: 'not a network of the descriptor' }]);
     }
-    if (spec.type === 'BRIDGE') {
-      if (spec.host === undefined) throw badRequest(`${field}/host: a BRIDGE nic needs the NICID of a host NIC`, [{ path: `/args/${field}/host`, message: 'is required for BRIDGE' }]);
-      if (!Object.hasOwn(config.nics, spec.host)) throw notFound(`${field}/host: no host NIC with NICID '${spec.host}'`);
-      if (spec.host_loopback !== undefined) throw badRequest(`${field}/host_loopback: only NAT nics have it`, [{ path: `/args/${field}/host_loopback`, message: 'is for NAT nics only' }]);
-    } else if (spec.host !== undefined) throw badRequest(`${field}/host: only BRIDGE nics have a host`, [{ path: `/args/${field}/host`, message: 'is for BRIDGE nics only' }]);
+    checkBridgeNic(spec, field, config.nics);
+    if (spec.type !== 'BRIDGE' && spec.host !== undefined) throw badRequest(`${field}/host: only BRIDGE nics have a host`, [{ path: `/args/${field}/host`, message: 'is for BRIDGE nics only' }]);
   }
 }
 
