@@ -6,6 +6,7 @@ import { RpcError } from '../../src/core/errors.js';
 import { parseOvf } from '../../src/provision/ovf/descriptor.js';
 import { parseManifest } from '../../src/provision/ovf/manifest.js';
 import { readOva, type OvaLimits } from '../../src/provision/ovf/ova.js';
+import { writeOvaFile } from '../../src/provision/ovf/pack.js';
 import { byteUnits } from '../../src/provision/ovf/units.js';
 import { tempDir } from '../helpers/daemon.js';
 import { fixture, writeOva, writeTar } from '../helpers/ova.js';
@@ -224,4 +225,23 @@ test('OVA reader: tampering, truncation, links, paths, order, counts and sizes r
   await refusesAsync(readOva(await ova([{ name: 'a.ovf', data: ovf }, { name: 'a.mf', data: `SHA256(gone.vmdk)= ${'0'.repeat(64)}\n` }]), LIMITS), /the manifest lists 'gone.vmdk', which is not in the archive/);
   await writeFile(path.join(dir, 'junk.ova'), Buffer.alloc(4096, 0x41));
   await refusesAsync(readOva(path.join(dir, 'junk.ova'), LIMITS), /damaged tar header at byte 0/);
+});
+
+test('writing an OVA that is cancelled rejects with the cancel, and leaves no rejection unhandled', async () => {
+  const dir = await tempDir();
+  const member = path.join(dir, 'disc.vmdk');
+  await writeFile(member, Buffer.alloc(1 << 20));
+  const unhandled: unknown[] = [];
+  const note = (err: unknown) => unhandled.push(err);
+  process.on('unhandledRejection', note);
+  try {
+    const stop = new AbortController();
+    stop.abort();
+    await assert.rejects(writeOvaFile(path.join(dir, 'out.ova'), [{ name: 'disc.vmdk', file: member }], stop.signal), { name: 'AbortError' });
+    // A rejection nobody handles is reported after the microtasks of the turn that made it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', note);
+  }
 });

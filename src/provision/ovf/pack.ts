@@ -18,9 +18,17 @@ export async function sha256File(file: string, signal?: AbortSignal): Promise<st
 export async function writeOvaFile(out: string, members: { name: string; file: string }[], signal?: AbortSignal): Promise<void> {
   const pack = tarStream().pack();
   const done = pipeline(pack, createWriteStream(out, { flags: 'wx', mode: 0o644 }), { signal });
-  for (const m of members) {
-    const entry = pack.entry({ name: m.name, size: (await stat(m.file)).size, mode: 0o644, mtime: new Date() });
-    await pipeline(createReadStream(m.file), entry, { signal });
+  try {
+    for (const m of members) {
+      const entry = pack.entry({ name: m.name, size: (await stat(m.file)).size, mode: 0o644, mtime: new Date() });
+      await pipeline(createReadStream(m.file), entry, { signal });
+    }
+  } catch (err) {
+    // The writing pipeline fails with it (or would wait for ever): it is settled here, not left unhandled.
+    pack.destroy(err as Error);
+    await done.catch(() => {});
+    // A cancel destroys the pack under the loop, which then fails for that reason: say the cancel.
+    throw signal?.aborted ? signal.reason : err;
   }
   pack.finalize();
   await done;
