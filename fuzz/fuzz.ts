@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { cp, mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, startDaemon, tempDir, type TestDaemon } from '../test/helpers/daemon.js';
+import { ROOT, keepTempDir, startDaemon, tempDir, type TestDaemon } from '../test/helpers/daemon.js';
 import { LOOPBACK } from '../test/helpers/servers.js';
 import { FuzzConn, type Outcome, type SentFrame, type StrayReport } from './conn.js';
 import { Mutator, type ActionInfo } from './mutate.js';
@@ -681,7 +681,10 @@ class FuzzRun {
       process.stdout.write(`fuzz: reproducers in ${path.relative(process.cwd(), file)}\n`);
     }
     if (!o.keep && this.failures === 0) await rm(this.dir, { recursive: true, force: true });
-    else process.stdout.write(`fuzz: daemon state kept in ${this.dir}\n`);
+    else {
+      keepTempDir(this.dir);
+      process.stdout.write(`fuzz: daemon state kept in ${this.dir}\n`);
+    }
     process.stdout.write(`fuzz: ${this.requests} requests, ${this.reached.size} actions, ${this.failures} failures, seed ${o.seed}\n`);
     return this.failures > 0 ? 1 : 0;
   }

@@ -35,6 +35,12 @@ export async function tempDir(prefix = 'hyved-test-'): Promise<string> {
   return dir;
 }
 
+/** Leaves `dir` in place at exit (a failed fuzz run keeps its daemon's state to look at). */
+export function keepTempDir(dir: string): void {
+  const i = made.indexOf(dir);
+  if (i >= 0) made.splice(i, 1);
+}
+
 function removeTempDirs(): void {
   for (const dir of made) {
     try {
