@@ -16,6 +16,7 @@ import { Writable } from 'node:stream';
 import { FtpSrv } from 'ftp-srv';
 import { FetchError, checkUrl, fetchTo, nameFromUrl, type FetchErrorKind, type FetchOptions } from '../src/store/fetch/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FileSink } from '../src/store/file-sink.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -36,6 +37,8 @@ let sbase: string; // https://127.0.0.1:PORT
 let fbase: string; // ftp://127.0.0.1:PORT (host part only, no credentials)
 let caCert: Buffer;
 let refusedPort: number;
+let rawServer: net.Server;
+let rbase: string; // http://127.0.0.1:PORT of a server that writes its answers byte by byte
 let outCounter = 0;
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -91,6 +94,20 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse) {
       res.writeHead(200, { 'content-length': 1000 });
       res.write(big.subarray(0, 400), () => setTimeout(() => res.socket?.destroy(), 50));
       return;
+    case '/continue.iso':
+      res.writeContinue();
+      res.writeHead(200, { 'content-length': big.length });
+      res.end(big);
+      return;
+    case '/auth.iso':
+      if (req.headers.authorization !== `Basic ${Buffer.from('alice:s3 cr3t').toString('base64')}`) {
+        res.writeHead(401);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-length': big.length });
+      res.end(big);
+      return;
     case '/slow.iso': {
       res.writeHead(200, { 'content-length': big.length });
       let off = 0;
@@ -111,8 +128,29 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse) {
   }
 }
 
+/** Answers no HTTP library would write: each path's bytes as they are, then the connection is closed. */
+const RAW: Record<string, () => Buffer> = {
+  '/eof.iso': () => Buffer.concat([Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n'), big]),
+  '/bad-status.iso': () => Buffer.from('HTTP/1.1 2OO OK\r\nContent-Length: 3\r\n\r\nabc'),
+  '/two-lengths.iso': () => Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd'),
+  '/huge-head.iso': () => Buffer.from(`HTTP/1.1 200 OK\r\n${'X-Filler: 0123456789abcdef\r\n'.repeat(4000)}\r\n`),
+  '/no-answer.iso': () => Buffer.alloc(0),
+};
+
 before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'hyved-fetch-'));
+
+  rawServer = net.createServer((socket) => {
+    let head = '';
+    socket.on('data', (d) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      const target = /^GET (\S+) HTTP\/1\.1\r\n/.exec(head)?.[1] ?? '';
+      socket.end(RAW[target]?.() ?? Buffer.from('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'));
+    });
+    socket.on('error', () => {});
+  });
+  rbase = `http://127.0.0.1:${await listen(rawServer)}`;
 
   httpServer = http.createServer(handler);
   base = `http://127.0.0.1:${await listen(httpServer)}`;
@@ -167,6 +205,7 @@ after(async () => {
   httpServer?.closeAllConnections();
   httpsServer?.closeAllConnections();
   await Promise.all([
+    rawServer && closeServer(rawServer),
     httpServer && closeServer(httpServer),
     httpsServer && closeServer(httpsServer),
     ftpServer?.close(),
@@ -182,7 +221,10 @@ interface Run {
   opts: FetchOptions;
 }
 
-function prepare(over: Partial<FetchOptions> = {}, dir?: string): Run {
+/** What the fetch writes into: a FileSink, as the daemon's downloads use (plain http goes through the block reader), or a plain WriteStream. */
+type Sink = 'file-sink' | 'write-stream';
+
+function prepare(over: Partial<FetchOptions> = {}, dir?: string, sink: Sink = 'file-sink'): Run {
   const file = path.join(dir ?? tmp, `out-${++outCounter}.iso`);
   const progress: Array<[number, number | null]> = [];
   const opts: FetchOptions = {
@@ -194,11 +236,11 @@ function prepare(over: Partial<FetchOptions> = {}, dir?: string): Run {
     destinations: new Destinations(LOOPBACK),
     ...over,
   };
-  return { file, out: createWriteStream(file), progress, opts };
+  return { file, out: sink === 'file-sink' ? new FileSink(file, { flags: 'w', mode: 0o644 }) : createWriteStream(file), progress, opts };
 }
 
-async function expectOk(url: string, source: Buffer, expectTotal: boolean, over: Partial<FetchOptions> = {}) {
-  const r = prepare(over);
+async function expectOk(url: string, source: Buffer, expectTotal: boolean, over: Partial<FetchOptions> = {}, sink: Sink = 'file-sink') {
+  const r = prepare(over, undefined, sink);
   const result = await fetchTo(new URL(url), r.out, r.opts);
   assert.equal(result.bytes, source.length);
   assert.equal(result.total, expectTotal ? source.length : null);
@@ -260,8 +302,43 @@ test('nameFromUrl and checkUrl', () => {
   assert.throws(() => new URL('file://u:p@localhost/x'), TypeError);
 });
 
-test('http: 5 MiB with Content-Length', async () => {
+test('http: 5 MiB with Content-Length, into a FileSink (block reader) and into a WriteStream (Node\'s client)', async () => {
   await expectOk(`${base}/big.iso`, big, true);
+  await noConnections(httpServer);
+  await expectOk(`${base}/big.iso`, big, true, {}, 'write-stream');
+  await noConnections(httpServer);
+});
+
+test('http: a 100 Continue before the answer, a body that runs to the end of the connection, basic auth from the URL', async () => {
+  await expectOk(`${base}/continue.iso`, big, true);
+  await expectOk(`${rbase}/eof.iso`, big, false);
+  await expectOk(`http://alice:s3%20cr3t@${base.slice('http://'.length)}/auth.iso`, big, true);
+  await expectFail(`${base}/auth.iso`, 'forbidden', /^HTTP 401 Unauthorized from /);
+  await noConnections(httpServer);
+});
+
+test('http: malformed answers are protocol errors naming what was wrong', async () => {
+  await expectFail(`${rbase}/bad-status.iso`, 'protocol', /^invalid HTTP response from .*: bad status line 'HTTP\/1\.1 2OO OK'$/);
+  await expectFail(`${rbase}/two-lengths.iso`, 'protocol', /bad Content-Length '3, 4'/);
+  await expectFail(`${rbase}/huge-head.iso`, 'protocol', /response head larger than 65536 bytes/);
+  await expectFail(`${rbase}/no-answer.iso`, 'protocol', /^connection closed by 127\.0\.0\.1:\d+ before a response to /);
+});
+
+test('http: a disk slower than the network: reading waits for the blocks being written, every byte lands in order', async () => {
+  const r = prepare();
+  const sink = r.out as FileSink;
+  let writes = 0;
+  const write = sink.writeBlock.bind(sink);
+  // Each write takes 20 ms longer, so all four blocks are soon held by writes and the socket must wait.
+  sink.writeBlock = async (block) => {
+    writes += 1;
+    await sleep(20);
+    return write(block);
+  };
+  const result = await fetchTo(new URL(`${base}/big.iso`), sink, r.opts);
+  assert.equal(result.bytes, big.length);
+  assert.equal(sha(await readFile(r.file)), sha(big));
+  assert.ok(writes >= 5, `the body came in ${writes} block writes`);
   await noConnections(httpServer);
 });
 
@@ -389,7 +466,7 @@ test('disk full => disk_full (http, ftp, file)', async () => {
 test('an output stream failing before data flows is reported, not thrown as an unhandled error', async () => {
   const file = path.join(tmp, 'exists.iso');
   await writeFile(file, 'x');
-  const out = createWriteStream(file, { flags: 'wx' });
+  for (const out of [createWriteStream(file, { flags: 'wx' }), new FileSink(file, { flags: 'wx', mode: 0o644 })]) {
   const err = await fetchTo(new URL(`${base}/slow.iso`), out, {
     signal: new AbortController().signal,
     onProgress() {},
@@ -403,6 +480,7 @@ test('an output stream failing before data flows is reported, not thrown as an u
   );
   assert.ok(err instanceof FetchError && err.kind === 'other' && /^write error: EEXIST/.test(err.message), String(err));
   await noConnections(httpServer);
+  }
 });
 
 test('already-aborted signal and unsupported scheme', async () => {

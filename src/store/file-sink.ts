@@ -21,6 +21,7 @@ export interface FileSinkOptions {
  */
 export class FileSink extends Writable {
   private fh: FileHandle | null = null;
+  private opening: Promise<FileHandle> | null = null;
   private position = 0;
   private readonly writes = new Set<Promise<void>>();
   private readonly limit: number;
@@ -36,10 +37,30 @@ export class FileSink extends Writable {
   }
 
   override _construct(callback: (err?: Error | null) => void): void {
-    open(this.file, this.opts.flags, this.opts.mode).then((fh) => {
+    this.opening = open(this.file, this.opts.flags, this.opts.mode);
+    this.opening.then((fh) => {
       this.fh = fh;
       callback();
     }, callback);
+  }
+
+  /**
+   * Writes `block` next, beside the stream's writes, for a reader that reuses its buffers: the
+   * promise settles once the block is written (or failed: the sink is then destroyed with the error).
+   */
+  writeBlock(block: Buffer): Promise<void> {
+    const at = this.position;
+    this.position += block.length;
+    const write = (this.opening ?? Promise.reject(new Error('the file is not open'))).then((fh) => writeAll(fh, [block], at));
+    const tracked = write.then(
+      () => void this.writes.delete(tracked),
+      (err: Error) => {
+        this.writes.delete(tracked);
+        this.destroy(err);
+      },
+    );
+    this.writes.add(tracked);
+    return write;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {

@@ -15,6 +15,7 @@ import {
   type FetchOptions,
   type FetchResult,
 } from './common.js';
+import { PlainGet, takesBlocks, type BlockSink } from './plain-http.js';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -23,14 +24,13 @@ function peerOf(url: URL): string {
   return `${url.hostname}:${port}`;
 }
 
-function statusError(res: IncomingMessage, where: string): FetchError {
-  const status = res.statusCode ?? 0;
-  const text = res.statusMessage || http.STATUS_CODES[status] || '';
-  const message = `HTTP ${status}${text ? ` ${text}` : ''} from ${where}`;
-  if (status === 404 || status === 410) return new FetchError(message, 'not_found');
-  if (status === 401 || status === 403 || status === 407) return new FetchError(message, 'forbidden');
-  if (status >= 200 && status < 400) return new FetchError(`unexpected ${message}`, 'protocol');
-  return new FetchError(message, 'other');
+function statusError(status: number, message: string, where: string): FetchError {
+  const text = message || http.STATUS_CODES[status] || '';
+  const said = `HTTP ${status}${text ? ` ${text}` : ''} from ${where}`;
+  if (status === 404 || status === 410) return new FetchError(said, 'not_found');
+  if (status === 401 || status === 403 || status === 407) return new FetchError(said, 'forbidden');
+  if (status >= 200 && status < 400) return new FetchError(`unexpected ${said}`, 'protocol');
+  return new FetchError(said, 'other');
 }
 
 /** The announced body length, or null when absent/chunked/unparseable. */
@@ -40,6 +40,45 @@ function announcedLength(res: IncomingMessage): number | null {
   if (raw === undefined || !/^\d+$/.test(raw.trim())) return null;
   const n = Number(raw.trim());
   return Number.isSafeInteger(n) ? n : null;
+}
+
+/** An answer's head, and what can be done with its body. */
+interface Answer {
+  status: number;
+  message: string;
+  location: string | undefined;
+  /** A body this reader cannot take: ask Node's client instead. */
+  encoded: boolean;
+  body(out: Writable): Promise<FetchResult>;
+  discard(): void;
+}
+
+/** An address literal never goes through `lookup`: checked before anything is sent. */
+function refusedLiteral(url: URL, opts: FetchOptions): FetchError | null {
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  return net.isIP(host) && opts.destinations.refuses(host) ? classify(refusedDestination(), redact(url), peerOf(url)) : null;
+}
+
+/** A GET by the block reader (plain http into a BlockSink). */
+async function plainRequest(url: URL, opts: FetchOptions): Promise<Answer> {
+  const refused = refusedLiteral(url, opts);
+  if (refused) throw refused;
+  const get = new PlainGet(url, opts, redact(url), peerOf(url));
+  const head = await get.head();
+  return { ...head, body: (out) => get.body(out as BlockSink), discard: () => get.discard() };
+}
+
+/** A GET by Node's client. */
+async function nodeRequest(url: URL, opts: FetchOptions): Promise<Answer> {
+  const res = await request(url, opts);
+  return {
+    status: res.statusCode ?? 0,
+    message: res.statusMessage ?? '',
+    location: res.headers.location,
+    encoded: false,
+    body: (out) => pump(res, out, announcedLength(res), opts, redact(url), peerOf(url)),
+    discard: () => res.destroy(),
+  };
 }
 
 /** Sends one GET and resolves with the response head; stall timer and abort cover connect + headers. */
@@ -57,10 +96,9 @@ function request(url: URL, opts: FetchOptions): Promise<IncomingMessage> {
     };
     if (url.protocol === 'https:' && opts.ca) options.ca = [...tls.rootCertificates, opts.ca];
     let settled = false;
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    // An address literal never goes through `lookup`: checked here, before anything is sent.
-    if (net.isIP(host) && opts.destinations.refuses(host)) {
-      reject(classify(refusedDestination(), where, peer));
+    const refused = refusedLiteral(url, opts);
+    if (refused) {
+      reject(refused);
       return;
     }
     const req = (url.protocol === 'https:' ? https : http).request(url, options);
@@ -99,13 +137,14 @@ function request(url: URL, opts: FetchOptions): Promise<IncomingMessage> {
 export async function fetchHttp(url: URL, out: Writable, opts: FetchOptions): Promise<FetchResult> {
   let current = url;
   let redirects = 0;
+  let encoded = false;
   for (;;) {
-    const res = await request(current, opts);
-    const status = res.statusCode ?? 0;
+    const res = current.protocol === 'http:' && takesBlocks(out) && !encoded ? await plainRequest(current, opts) : await nodeRequest(current, opts);
+    const status = res.status;
     const where = redact(current);
     if (REDIRECTS.has(status)) {
-      const location = res.headers.location;
-      res.destroy();
+      const location = res.location;
+      res.discard();
       if (!location) throw new FetchError(`HTTP ${status} redirect without a Location from ${where}`, 'protocol');
       let next: URL;
       try {
@@ -133,9 +172,15 @@ export async function fetchHttp(url: URL, out: Writable, opts: FetchOptions): Pr
       continue;
     }
     if (status !== 200) {
-      res.destroy();
-      throw statusError(res, where);
+      res.discard();
+      throw statusError(status, res.message, where);
     }
-    return pump(res, out, announcedLength(res), opts, where, peerOf(current));
+    if (res.encoded) {
+      // Chunked (or otherwise encoded): asked again, of Node's client, which decodes it.
+      res.discard();
+      encoded = true;
+      continue;
+    }
+    return res.body(out);
   }
 }
