@@ -262,6 +262,9 @@ test('untrusted OVAs: each a 4xx naming what is wrong, with nothing left in the 
       error: /more than 64 members/,
     },
   ];
+  // Each upload's check runs on a thread of its own: none may outlive its upload.
+  const threads = async () => Number(/^Threads:\s+(\d+)/m.exec(await readFile(`/proc/${d.proc.pid}/status`, 'utf8'))![1]);
+  const idleThreads = await threads();
   for (const b of bad) {
     const file = path.join(work, b.name);
     await b.make(file);
@@ -292,6 +295,7 @@ test('untrusted OVAs: each a 4xx naming what is wrong, with nothing left in the 
   await waitFor(async () => (await storeFiles()).some((f) => f.startsWith('.gone.ova.part-upload-')), 'the upload to reach the store');
   cut.destroy();
   await waitFor(async () => (await storeFiles()).every((f) => !f.includes('gone')), 'the cut-off upload to be removed');
+  await waitFor(async () => (await threads()) <= idleThreads, `the daemon back to its ${idleThreads} threads (no upload check left running)`);
 });
 
 test('fetch by URL (file:// import), rename, delete; paths never leave the store', async () => {

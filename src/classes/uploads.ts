@@ -11,6 +11,8 @@ export interface InspectorInput {
   end(chunk?: undefined): unknown;
   on(event: 'drain' | 'close', fn: () => void): unknown;
   off(event: 'drain' | 'close', fn: () => void): unknown;
+  /** Stops the check when the upload fails for another reason. */
+  destroy(): unknown;
 }
 
 /** Checks a body while it streams; a rejection stops the upload at once. */

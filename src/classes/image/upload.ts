@@ -1,6 +1,6 @@
 import { defineAction } from '../context.js';
 import { conflict, notAcceptable } from '../../core/errors.js';
-import { ovaInspector } from '../../provision/ovf/ova.js';
+import { ovaCheckThread } from '../../provision/ovf/ova-check-thread.js';
 import { taskKey } from '../../queue/task.js';
 import { imageFor, limitsOf } from './common.js';
 
@@ -20,8 +20,8 @@ export default defineAction('sysadm/image/upload', {
       temp,
       what: `image '${ref.path}'`,
       // The archive is checked (members, digests) as it arrives, so the upload is not followed by a
-      // second read of the whole file; a bad member stops it early.
-      inspect: () => ovaInspector(limits),
+      // second read of the whole file; a bad member stops it early. On a thread of its own: see there.
+      inspect: () => ovaCheckThread(limits),
       async commit(inspected) {
         const image = await images.commitOva(temp, ref, overwrite, limits, undefined, inspected);
         log.info(`uploaded image ${ref.path} (${image.bytes} bytes)`);

@@ -73,8 +73,8 @@ const INSPECT_AHEAD = 8 * 1024 * 1024;
  * streams past, so a tampered disk fails before anything is made from it. Only regular files with
  * plain names are allowed (no links, devices, directories or paths), within `limits`.
  */
-export function ovaInspector(limits: OvaLimits, signal?: AbortSignal): { input: OvaInput; result: Promise<Inspected> } {
-  const extract = tarStream().extract({ highWaterMark: INSPECT_AHEAD });
+export function ovaInspector(limits: OvaLimits, signal?: AbortSignal, ahead = INSPECT_AHEAD): { input: OvaInput; result: Promise<Inspected> } {
+  const extract = tarStream().extract({ highWaterMark: ahead });
   return { input: extract, result: inspect(extract, limits, signal) };
 }
 

@@ -1,0 +1,46 @@
+/**
+ * The OVA check of an upload (ova.ts's ovaInspector: tar members, digests), run on a thread of its
+ * own: the body's batches arrive transferred (not copied), each is acknowledged once the check has
+ * taken it, and the outcome goes back as one message. See ova-check-thread.ts.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { RpcError } from '../../core/errors.js';
+import { collectYoung } from '../../core/collect-young.js';
+import { ovaInspector, type OvaLimits } from './ova.js';
+import type { CheckReply, CheckRequest } from './ova-check-thread.js';
+
+const port = parentPort!;
+// The feeder keeps the thread busy (ova-check-thread.ts's AHEAD): the parser itself need hold no more than a batch.
+const { input, result } = ovaInspector(workerData as OvaLimits, undefined, 1024 * 1024);
+const reply = (m: CheckReply) => port.postMessage(m);
+
+/** As on the main thread (collect-young.ts): batches are external memory V8 would otherwise keep long after the check is done with them. */
+const COLLECT_EVERY = 8 * 1024 * 1024;
+let sinceCollect = 0;
+
+result.then(
+  (value) => reply({ kind: 'result', value }),
+  (err: unknown) => {
+    const e = err instanceof RpcError ? err : new RpcError(500, `OVA check failed: ${(err as Error)?.message ?? String(err)}`);
+    reply({ kind: 'error', code: e.code, message: e.message, details: e.details, reason: e.reason });
+  },
+);
+
+port.on('message', (m: CheckRequest) => {
+  if (m.kind === 'end') return void input.end(undefined);
+  if (input.destroyed) return;
+  sinceCollect += m.length;
+  if (sinceCollect >= COLLECT_EVERY) {
+    sinceCollect = 0;
+    collectYoung();
+  }
+  const ack = () => reply({ kind: 'ack', bytes: m.length });
+  if (input.write(Buffer.from(m.buffer, m.offset, m.length))) return ack();
+  const go = () => {
+    input.off('drain', go);
+    input.off('close', go);
+    ack();
+  };
+  input.on('drain', go);
+  input.on('close', go);
+});
