@@ -165,6 +165,9 @@ test('deploy: a cancel while discs are converted removes the VMs made so far', a
   const ovf = (await fixture('vmware-0.9.ovf')).replace(/ovf:size="\d+"/, `ovf:size="${(await stat(big)).size}"`).replace('ovf:capacity="16777216"', 'ovf:capacity="100663296"');
   await writeOva(ova, 'big.ovf', ovf, [{ name: 'legacy-disk1.vmdk', file: big }]);
   assert.equal((await upload(ova, 'big.ova')).status, 201);
+  // ~100 MiB through the upload's few reused batches: the stored file is the sent one, byte for byte.
+  const digest = async (file: string) => (await import('node:crypto')).createHash('sha256').update(await readFile(file)).digest('hex');
+  assert.equal(await digest(path.join(d.stateDir, 'images', 'ova', 'images', 'big.ova')), await digest(ova));
   try {
     // Six discs to convert: the cancel lands well before the last, however fast this machine is.
     const r = await admin.call<{ deploy: { queueid: string; names: string[] } }>('sysadm', 'image', { action: 'deploy', path: 'images/big.ova', gid: 'default', name: 'big', count: 6 });

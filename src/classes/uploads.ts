@@ -7,9 +7,12 @@ import { conflict } from '../core/errors.js';
  */
 export interface InspectorInput {
   readonly destroyed: boolean;
+  /** Hands each chunk back ('recycle') once done with it; an inspector without this keeps what it is given. */
+  readonly recycles?: boolean;
   write(chunk: Buffer): boolean;
   end(chunk?: undefined): unknown;
   on(event: 'drain' | 'close', fn: () => void): unknown;
+  on(event: 'recycle', fn: (buffer: ArrayBuffer) => void): unknown;
   off(event: 'drain' | 'close', fn: () => void): unknown;
   /** Stops the check when the upload fails for another reason. */
   destroy(): unknown;

@@ -1,82 +1,15 @@
-import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RpcError, badRequest } from '../core/errors.js';
-import { collectYoung } from '../core/collect-young.js';
 import { SHARED_FOLDER } from '../provision/image-store.js';
-import type { InspectorInput } from '../classes/uploads.js';
 import { execute } from './execute.js';
+import { UploadBody } from './upload-body.js';
 import { authenticate, send } from './http-io.js';
 import type { DaemonServices as Services } from './services.js';
 
 export function isUploadPath(pathname: string): boolean {
   return pathname === '/upload' || pathname.startsWith('/upload/');
-}
-
-/** How often the body's spent socket buffers are freed (see collectYoung), as a fetch does (store/fetch/common.ts). */
-const COLLECT_EVERY = 8 * 1024 * 1024;
-
-/** What the parser is fed at a time: its per-write cost made 64 KiB socket chunks parse at 660 MiB/s, 1 MiB at 1,060. */
-const BATCH = 1024 * 1024;
-
-/**
- * Passes the body on, stopping it at `max` bytes (the declared length is not trusted), and copies
- * it into `side` (an inspector) in BATCH-sized writes, waiting for it (backpressure); a side that
- * failed is left out. One stage for both: each stage of a pipe costs the main thread a hop per chunk.
- */
-function boundedTee(max: number, side: InspectorInput | undefined): Transform {
-  let seen = 0;
-  let collectAt = COLLECT_EVERY;
-  let batch = Buffer.allocUnsafeSlow(side ? BATCH : 0);
-  let filled = 0;
-  /** Hands the batch to the inspector (which may keep slices of it: a new one each time); calls `then` once it may take more. */
-  const feed = (to: InspectorInput, then: () => void) => {
-    const out = batch.subarray(0, filled);
-    batch = Buffer.allocUnsafeSlow(BATCH);
-    filled = 0;
-    if (to.destroyed || to.write(out)) return then();
-    const go = () => {
-      to.off('drain', go);
-      to.off('close', go);
-      then();
-    };
-    to.on('drain', go);
-    to.on('close', go);
-  };
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.length;
-      if (seen > max) return done(new RpcError(413, `the upload is larger than images.max_upload_bytes (${max})`));
-      if (seen >= collectAt) {
-        collectAt = seen + COLLECT_EVERY;
-        collectYoung();
-      }
-      this.push(chunk);
-      if (!side) return done();
-      let at = 0;
-      const step = (): void => {
-        while (at < chunk.length) {
-          const n = chunk.copy(batch, filled, at);
-          filled += n;
-          at += n;
-          if (filled === BATCH) return feed(side, step);
-        }
-        done();
-      };
-      step();
-    },
-    flush(done) {
-      if (!side) return done();
-      const end = () => {
-        side.end(undefined);
-        done();
-      };
-      if (filled > 0) feed(side, end);
-      else end();
-    },
-  });
 }
 
 /** Bodies up to this size are read and dropped before a refusal, so that clients that send the whole body first see the answer. */
@@ -162,7 +95,7 @@ export async function handleUpload(req: IncomingMessage, res: ServerResponse, pa
   const inspector = plan.inspect?.();
   try {
     inspector?.result.catch((err: unknown) => stop.abort(err));
-    await pipeline(req, boundedTee(max, inspector?.input), createWriteStream(plan.temp, { flags: 'wx', mode: 0o644, highWaterMark: 256 * 1024 }), { signal: stop.signal }).catch((err: unknown) => {
+    await pipeline(req, new UploadBody(plan.temp, max, inspector?.input), { signal: stop.signal }).catch((err: unknown) => {
       const why = stop.signal.aborted ? stop.signal.reason : err;
       throw why instanceof RpcError ? why : badRequest(`the upload was cut off before its end: ${(why as Error).message}`);
     });

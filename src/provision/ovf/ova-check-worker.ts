@@ -1,7 +1,7 @@
 /**
  * The OVA check of an upload (ova.ts's ovaInspector: tar members, digests), run on a thread of its
- * own: the body's batches arrive transferred (not copied), each is acknowledged once the check has
- * taken it, and the outcome goes back as one message. See ova-check-thread.ts.
+ * own: the body's batches arrive moved (not copied), each is copied for the parser and moved back,
+ * and the outcome goes back as one message. See ova-check-thread.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { RpcError } from '../../core/errors.js';
@@ -34,12 +34,15 @@ port.on('message', (m: CheckRequest) => {
     sinceCollect = 0;
     collectYoung();
   }
-  const ack = () => reply({ kind: 'ack', bytes: m.length });
-  if (input.write(Buffer.from(m.buffer, m.offset, m.length))) return ack();
+  const copy = Buffer.allocUnsafeSlow(m.length);
+  copy.set(new Uint8Array(m.buffer, m.offset, m.length));
+  // The feeder's batch goes back once the parser has room for more.
+  const recycle = () => port.postMessage({ kind: 'recycle', buffer: m.buffer } satisfies CheckReply, [m.buffer]);
+  if (input.write(copy)) return recycle();
   const go = () => {
     input.off('drain', go);
     input.off('close', go);
-    ack();
+    recycle();
   };
   input.on('drain', go);
   input.on('close', go);
