@@ -70,6 +70,12 @@ async function keystrokes(send: (b: Buffer) => void, received: () => number, onD
   return rtts.sort((a, b) => a - b);
 }
 
+// The reference is socat: without it, say so before a daemon and a guest are started for nothing.
+await new Promise<void>((resolve, reject) =>
+  spawn('socat', ['-V'], { stdio: 'ignore' })
+    .on('error', () => reject(new Error('bench console needs socat (apt-get install socat)')))
+    .on('exit', () => resolve()),
+);
 const stateDir = await tempDir('hyved-bench-');
 await installGuest(stateDir);
 const d = await startDaemon({ log: { level: 'warn' } }, stateDir);

@@ -1,4 +1,5 @@
 import { collectYoung } from '../core/collect-young.js';
+import { drained } from '../core/drained.js';
 import { RpcError } from '../core/errors.js';
 import type { InspectorInput } from '../classes/uploads.js';
 import { FileSink } from '../store/file-sink.js';
@@ -121,16 +122,7 @@ export class UploadBody extends FileSink {
     const recycles = side.recycles === true;
     const accepted = side.write(batch);
     if (!recycles) this.giveBack(null);
-    if (accepted) return;
     // The inspector is behind: the next batch waits for it.
-    return new Promise<void>((resolve) => {
-      const go = () => {
-        side.off('drain', go);
-        side.off('close', go);
-        resolve();
-      };
-      side.on('drain', go);
-      side.on('close', go);
-    });
+    if (!accepted) return drained(side);
   }
 }

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { RpcError } from '../../core/errors.js';
 import { collectYoung } from '../../core/collect-young.js';
+import { drained } from '../../core/drained.js';
 import { ovaInspector, type OvaLimits } from './ova.js';
 import type { CheckReply, CheckRequest } from './ova-check-thread.js';
 
@@ -38,12 +39,6 @@ port.on('message', (m: CheckRequest) => {
   copy.set(new Uint8Array(m.buffer, m.offset, m.length));
   // The feeder's batch goes back once the parser has room for more.
   const recycle = () => port.postMessage({ kind: 'recycle', buffer: m.buffer } satisfies CheckReply, [m.buffer]);
-  if (input.write(copy)) return recycle();
-  const go = () => {
-    input.off('drain', go);
-    input.off('close', go);
-    recycle();
-  };
-  input.on('drain', go);
-  input.on('close', go);
+  if (input.write(copy)) recycle();
+  else void drained(input).then(recycle);
 });

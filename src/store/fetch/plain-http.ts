@@ -109,7 +109,8 @@ export class PlainGet {
   private ended = false;
   private failure: FetchError | null = null;
   private out: BlockSink | null = null;
-  private settle: { resolve: (v: never) => void; reject: (err: FetchError) => void } | null = null;
+  /** The caller's wait: for the head, then for the body. */
+  private settle: { resolve: (v: unknown) => void; reject: (err: FetchError) => void } | null = null;
   private readonly timer: NodeJS.Timeout;
   private readonly onAbort = () => this.fail(abortedError(this.where));
 
@@ -177,14 +178,14 @@ export class PlainGet {
   private wait<T>(): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.failure) return reject(this.failure);
-      this.settle = { resolve: resolve as (v: never) => void, reject };
+      this.settle = { resolve: resolve as (v: unknown) => void, reject };
     });
   }
 
   private resolveWith(value: unknown): void {
     const settle = this.settle;
     this.settle = null;
-    (settle?.resolve as ((v: unknown) => void) | undefined)?.(value);
+    settle?.resolve(value);
   }
 
   /** The socket failed or closed: an error unless its part is over. */
