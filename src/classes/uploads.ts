@@ -7,12 +7,15 @@ import { conflict } from '../core/errors.js';
  */
 export interface InspectorInput {
   readonly destroyed: boolean;
-  /** Hands each chunk back ('recycle') once done with it; an inspector without this keeps what it is given. */
+  /**
+   * Reads each chunk where it is (shared memory) and says when it is done with it: 'recycle' with the
+   * chunk's byteOffset. An inspector without this is given chunks of its own, to keep.
+   */
   readonly recycles?: boolean;
   write(chunk: Buffer): boolean;
   end(chunk?: undefined): unknown;
   on(event: 'drain' | 'close', fn: () => void): unknown;
-  on(event: 'recycle', fn: (buffer: ArrayBuffer) => void): unknown;
+  on(event: 'recycle', fn: (offset: number) => void): unknown;
   off(event: 'drain' | 'close', fn: () => void): unknown;
   /** Stops the check when the upload fails for another reason. */
   destroy(): unknown;

@@ -10,27 +10,28 @@ import { FileSink } from '../store/file-sink.js';
  * 1 MiB at 1,060 (bench/RESULTS.md, ova).
  */
 const BATCH = 1024 * 1024;
-/** Batches alive at once: being filled, written or checked. */
+/** Batches: being filled, written or checked. */
 const BATCHES = 6;
 /** How often the body's spent socket buffers are freed (see collectYoung), as a fetch does (store/fetch/common.ts). */
 const COLLECT_EVERY = 8 * 1024 * 1024;
 
 /**
  * An upload's body on its way to its temp file: stopped at `max` bytes (the declared length is not
- * trusted), copied into batches that are written whole and then handed, in order, to the
- * inspector. An inspector that `recycles` hands each batch back once it is done with it, so an
- * upload reuses the same few batches; other inspectors keep what they are given. A failed
- * inspector is left out (its rejection stops the upload). The stage is the only one between the
- * socket and the disk: each stage of a pipe costs the main thread a hop per chunk.
+ * trusted), copied into a few batches (the file sink's blocks, written by their own thread) that
+ * are written whole and then shown, in order, to the inspector. An inspector that `recycles` reads
+ * the batch where it is and says when it is done with it ('recycle', with the batch's offset);
+ * any other is given a copy of its own. A failed inspector is left out (its rejection stops the
+ * upload). The stage is the only one between the socket and the disk: each stage of a pipe costs
+ * the main thread a hop per chunk.
  */
 export class UploadBody extends FileSink {
   private seen = 0;
   private collectAt = COLLECT_EVERY;
   private batch: Buffer | null = null;
   private filled = 0;
-  private readonly free: Buffer[] = [];
-  private alive = 0;
-  /** The last batch handed to the inspector: the next waits for it, so the inspector sees the body in order. */
+  private batches: Buffer[] | null = null;
+  private free: Buffer[] = [];
+  /** The last batch shown to the inspector: the next waits for it, so the inspector sees the body in order. */
   private shown: Promise<void> = Promise.resolve();
   /** `_write` waiting for a batch to come free. */
   private waiting: (() => void) | null = null;
@@ -41,7 +42,7 @@ export class UploadBody extends FileSink {
     private readonly side: InspectorInput | undefined,
   ) {
     super(file, { flags: 'wx', mode: 0o644 });
-    side?.on('recycle', (buffer) => this.giveBack(buffer.byteLength === BATCH ? Buffer.from(buffer) : null));
+    side?.on('recycle', (offset) => this.giveBack(this.batches?.find((b) => b.byteOffset === offset)));
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -87,17 +88,16 @@ export class UploadBody extends FileSink {
   }
 
   private take(): Buffer | null {
-    const reused = this.free.pop();
-    if (reused) return reused;
-    if (this.alive >= BATCHES) return null;
-    this.alive += 1;
-    return Buffer.allocUnsafeSlow(BATCH);
+    if (!this.batches) {
+      this.batches = this.blocks(BATCHES, BATCH);
+      this.free = [...this.batches];
+    }
+    return this.free.pop() ?? null;
   }
 
-  /** A batch is free again (written and, if shown, handed back), or is gone (`buffer` null: kept by the inspector, or not a whole batch). */
-  private giveBack(buffer: Buffer | null): void {
-    if (buffer) this.free.push(buffer);
-    else this.alive -= 1;
+  /** A batch is free again: written, and shown. */
+  private giveBack(batch: Buffer | undefined): void {
+    if (batch) this.free.push(batch);
     const waiting = this.waiting;
     this.waiting = null;
     waiting?.();
@@ -105,8 +105,8 @@ export class UploadBody extends FileSink {
 
   /** Writes the batch, then shows it to the inspector, after the one before. */
   private ship(): void {
-    const batch = this.batch!.subarray(0, this.filled);
     const whole = this.batch!;
+    const batch = whole.subarray(0, this.filled);
     this.batch = null;
     this.filled = 0;
     const written = this.writeBlock(batch);
@@ -119,9 +119,9 @@ export class UploadBody extends FileSink {
   private show(batch: Buffer, whole: Buffer): Promise<void> | void {
     const side = this.side;
     if (!side || side.destroyed) return this.giveBack(whole);
-    const recycles = side.recycles === true;
-    const accepted = side.write(batch);
-    if (!recycles) this.giveBack(null);
+    if (side.recycles) return void side.write(batch);
+    const accepted = side.write(Buffer.from(batch));
+    this.giveBack(whole);
     // The inspector is behind: the next batch waits for it.
     if (!accepted) return drained(side);
   }

@@ -1,5 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import { BlockWriter } from './block-writer.js';
 
 export interface FileSinkOptions {
   /** open(2) flags as fs takes them, e.g. 'wx'. */
@@ -22,8 +23,10 @@ export interface FileSinkOptions {
 export class FileSink extends Writable {
   private fh: FileHandle | null = null;
   private opening: Promise<FileHandle> | null = null;
-  /** The last block write: the next starts after it. */
+  /** The last block write through the thread pool: the next starts after it. */
   private blockTail: Promise<unknown> = Promise.resolve();
+  /** Where `blocks` live, and the thread that writes them. */
+  private writer: BlockWriter | null = null;
   private position = 0;
   private readonly writes = new Set<Promise<void>>();
   private readonly limit: number;
@@ -47,16 +50,28 @@ export class FileSink extends Writable {
   }
 
   /**
+   * `count` blocks of `size` bytes for a reader to fill and hand to writeBlock, which then writes
+   * them from a thread of their own (block-writer.ts). The same blocks on every call.
+   */
+  blocks(count: number, size: number): Buffer[] {
+    this.writer ??= new BlockWriter(count, size);
+    return this.writer.blocks;
+  }
+
+  /**
    * Writes `block` next, beside the stream's writes, for a reader that reuses its buffers: the
    * promise settles once the block is written (or failed: the sink is then destroyed with the error).
+   * A view into `blocks` goes to their writer thread; any other buffer through the thread pool.
    */
   writeBlock(block: Buffer): Promise<void> {
     const at = this.position;
     this.position += block.length;
-    // One after another, as a WriteStream writes: writes to one file serialize on its inode lock
-    // anyway, and a thread-pool thread waiting there is one the reader's next write cannot use.
-    const write = this.blockTail.then(() => this.opening ?? Promise.reject(new Error('the file is not open'))).then((fh) => writeAll(fh, [block], at));
-    this.blockTail = write.catch(() => {});
+    const opened = this.opening ?? Promise.reject(new Error('the file is not open'));
+    const writer = this.writer?.owns(block) ? this.writer : null;
+    // One after another, as a WriteStream writes (the writer thread takes its blocks in turn too):
+    // writes to one file serialize on its inode lock anyway.
+    const write = writer ? opened.then((fh) => writer.write(fh.fd, block, at)) : this.blockTail.then(() => opened).then((fh) => writeAll(fh, [block], at));
+    if (!writer) this.blockTail = write.catch(() => {});
     const tracked = write.then(
       () => void this.writes.delete(tracked),
       (err: Error) => {
@@ -77,12 +92,13 @@ export class FileSink extends Writable {
   }
 
   override _final(callback: (err?: Error | null) => void): void {
-    Promise.all(this.writes).then(() => callback(), callback);
+    Promise.all(this.writes).then(() => this.writer?.close()).then(() => callback(), callback);
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     // Never close the descriptor under a write still in flight: the number could be reused meanwhile.
     void Promise.allSettled(this.writes)
+      .then(() => this.writer?.close())
       .then(() => this.fh?.close())
       .then(
         () => callback(err),

@@ -2,7 +2,7 @@
  * An upload's OVA check on a worker thread. On the main thread the check (SHA-256 of every byte,
  * tar parsing, and the collection of the batches it was fed) cost more CPU than receiving the body
  * and writing it to disk: uploads ran at a third of a bare Node server's speed (bench/RESULTS.md,
- * ova). Here the main thread only hands batches over: moved, not copied, and moved back.
+ * ova). Here the main thread only says where a batch is, in memory both threads share.
  */
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -10,19 +10,16 @@ import { RpcError, type Reason } from '../../core/errors.js';
 import type { Inspection, InspectorInput } from '../../classes/uploads.js';
 import type { Inspected, OvaLimits } from './ova.js';
 
-export type CheckRequest = { kind: 'data'; buffer: ArrayBuffer; offset: number; length: number } | { kind: 'end' };
+export type CheckRequest = { kind: 'data'; memory: SharedArrayBuffer; offset: number; length: number } | { kind: 'end' };
 export type CheckReply =
-  | { kind: 'recycle'; buffer: ArrayBuffer }
+  | { kind: 'recycle'; offset: number }
   | { kind: 'result'; value: Inspected }
   | { kind: 'error'; code: number; message: string; details: unknown[]; reason: Reason };
 
-/** Smaller chunks are copied: they may share an ArrayBuffer (Node's pool) with other buffers. */
-const TRANSFER_FROM = 64 * 1024;
-
 /**
- * The check's end of an upload. Chunks are moved to the worker, which copies each for its parser
- * (tar-stream keeps slices of what it is given) and moves it straight back ('recycle'), once the
- * parser has room: so the feeder's few batches, and its wait for them, are all the backpressure.
+ * The check's end of an upload. The worker copies each chunk for its parser (tar-stream keeps
+ * slices of what it is given) and, once the parser has room, says the chunk is free ('recycle'):
+ * so the feeder's few batches, and its wait for them, are all the backpressure.
  */
 class CheckInput extends EventEmitter implements InspectorInput {
   destroyed = false;
@@ -32,12 +29,11 @@ class CheckInput extends EventEmitter implements InspectorInput {
     super();
   }
 
-  /** Takes `chunk` over: a large one's memory is moved to the worker, and comes back by 'recycle'. */
+  /** `chunk` must lie in shared memory, and stay as it is until it is recycled. */
   write(chunk: Buffer): boolean {
+    if (!(chunk.buffer instanceof SharedArrayBuffer)) throw new TypeError('the OVA check thread reads chunks in shared memory only');
     if (this.destroyed) return false;
-    const own = chunk.length >= TRANSFER_FROM && chunk.buffer instanceof ArrayBuffer;
-    const message: CheckRequest = { kind: 'data', buffer: own ? chunk.buffer : new Uint8Array(chunk).buffer, offset: own ? chunk.byteOffset : 0, length: chunk.length };
-    this.worker.postMessage(message, own ? [chunk.buffer] : []);
+    this.worker.postMessage({ kind: 'data', memory: chunk.buffer, offset: chunk.byteOffset, length: chunk.length } satisfies CheckRequest);
     return true;
   }
 
@@ -63,7 +59,7 @@ export function ovaCheckThread(limits: OvaLimits): Inspection<Inspected> {
   const input = new CheckInput(worker);
   const result = new Promise<Inspected>((resolve, reject) => {
     worker.on('message', (m: CheckReply) => {
-      if (m.kind === 'recycle') return void input.emit('recycle', m.buffer);
+      if (m.kind === 'recycle') return void input.emit('recycle', m.offset);
       input.destroy();
       if (m.kind === 'result') resolve(m.value);
       else reject(new RpcError(m.code, m.message, m.details, m.reason));

@@ -1,7 +1,7 @@
 /**
  * The OVA check of an upload (ova.ts's ovaInspector: tar members, digests), run on a thread of its
- * own: the body's batches arrive moved (not copied), each is copied for the parser and moved back,
- * and the outcome goes back as one message. See ova-check-thread.ts.
+ * own: it is told where each batch of the body is, in shared memory, copies it for the parser and
+ * says when the batch is free; the outcome goes back as one message. See ova-check-thread.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { RpcError } from '../../core/errors.js';
@@ -36,9 +36,9 @@ port.on('message', (m: CheckRequest) => {
     collectYoung();
   }
   const copy = Buffer.allocUnsafeSlow(m.length);
-  copy.set(new Uint8Array(m.buffer, m.offset, m.length));
-  // The feeder's batch goes back once the parser has room for more.
-  const recycle = () => port.postMessage({ kind: 'recycle', buffer: m.buffer } satisfies CheckReply, [m.buffer]);
+  copy.set(new Uint8Array(m.memory, m.offset, m.length));
+  // The feeder's batch is free once the parser has room for more.
+  const recycle = () => port.postMessage({ kind: 'recycle', offset: m.offset } satisfies CheckReply);
   if (input.write(copy)) recycle();
   else void drained(input).then(recycle);
 });

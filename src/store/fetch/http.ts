@@ -60,12 +60,12 @@ function refusedLiteral(url: URL, opts: FetchOptions): FetchError | null {
 }
 
 /** A GET by the block reader (plain http into a BlockSink). */
-async function plainRequest(url: URL, opts: FetchOptions): Promise<Answer> {
+async function plainRequest(url: URL, opts: FetchOptions, out: BlockSink): Promise<Answer> {
   const refused = refusedLiteral(url, opts);
   if (refused) throw refused;
-  const get = new PlainGet(url, opts, redact(url), peerOf(url));
+  const get = new PlainGet(url, opts, redact(url), peerOf(url), out);
   const head = await get.head();
-  return { ...head, body: (out) => get.body(out as BlockSink), discard: () => get.discard() };
+  return { ...head, body: () => get.body(), discard: () => get.discard() };
 }
 
 /** A GET by Node's client. */
@@ -139,7 +139,7 @@ export async function fetchHttp(url: URL, out: Writable, opts: FetchOptions): Pr
   let redirects = 0;
   let encoded = false;
   for (;;) {
-    const res = current.protocol === 'http:' && takesBlocks(out) && !encoded ? await plainRequest(current, opts) : await nodeRequest(current, opts);
+    const res = current.protocol === 'http:' && takesBlocks(out) && !encoded ? await plainRequest(current, opts, out) : await nodeRequest(current, opts);
     const status = res.status;
     const where = redact(current);
     if (REDIRECTS.has(status)) {

@@ -13,13 +13,15 @@ import type { Writable } from 'node:stream';
 import { refusedDestination } from './destinations.js';
 import { FetchError, abortedError, classify, seconds, sizeMismatch, stalledError, writeError, type FetchOptions, type FetchResult } from './common.js';
 
-/** A destination that takes blocks its caller reuses: each promise settles once that block is written. */
+/** A destination that lends its reader blocks to fill and writes them back: each promise settles once that block is written. */
 export interface BlockSink extends Writable {
+  blocks(count: number, size: number): Buffer[];
   writeBlock(block: Buffer): Promise<void>;
 }
 
 export function takesBlocks(out: Writable): out is BlockSink {
-  return typeof (out as Partial<BlockSink>).writeBlock === 'function';
+  const o = out as Partial<BlockSink>;
+  return typeof o.writeBlock === 'function' && typeof o.blocks === 'function';
 }
 
 /**
@@ -87,7 +89,7 @@ type Phase = 'head' | 'held' | 'body' | 'drain' | 'done';
 /** One exchange: `head()` resolves with the response head, then either `body(out)` or `discard()`. */
 export class PlainGet {
   private readonly socket: net.Socket;
-  private readonly blocks = Array.from({ length: BLOCKS }, () => Buffer.allocUnsafeSlow(BLOCK));
+  private readonly blocks: Buffer[];
   /** Writes not yet finished, per block. */
   private readonly pending = new Map<Buffer, number>();
   /** The block being filled: bytes from..to are read and not yet written. */
@@ -108,7 +110,6 @@ export class PlainGet {
   /** The server closed its side (EOF seen). */
   private ended = false;
   private failure: FetchError | null = null;
-  private out: BlockSink | null = null;
   /** The caller's wait: for the head, then for the body. */
   private settle: { resolve: (v: unknown) => void; reject: (err: FetchError) => void } | null = null;
   private readonly timer: NodeJS.Timeout;
@@ -119,7 +120,9 @@ export class PlainGet {
     private readonly opts: FetchOptions,
     private readonly where: string,
     private readonly peer: string,
+    private readonly out: BlockSink,
   ) {
+    this.blocks = out.blocks(BLOCKS, BLOCK);
     this.block = this.blocks[0];
     this.timer = setTimeout(() => this.onStall(), opts.stallTimeoutMs);
     opts.signal.addEventListener('abort', this.onAbort, { once: true });
@@ -148,8 +151,8 @@ export class PlainGet {
   }
 
   /** Writes the body into `out` and resolves once `out` has finished. */
-  async body(out: BlockSink): Promise<FetchResult> {
-    this.out = out;
+  async body(): Promise<FetchResult> {
+    const out = this.out;
     const total = this.known!.length;
     const done = this.wait<void>();
     this.phase = 'body';
@@ -308,7 +311,7 @@ export class PlainGet {
   private write(block: Buffer, to: number, from = 0): void {
     if (to <= from) return;
     this.pending.set(block, (this.pending.get(block) ?? 0) + 1);
-    this.out!.writeBlock(block.subarray(from, to)).then(
+    this.out.writeBlock(block.subarray(from, to)).then(
       () => this.written(block),
       (err: unknown) => this.fail(writeError(err)),
     );
