@@ -1,28 +1,8 @@
 import { nanoid } from 'nanoid';
 import { conflict } from '../core/errors.js';
+import type { Inspection } from '../core/inspection.js';
 
-/**
- * Where an inspector is fed the body as it arrives, beside the write to disk (tar-stream's
- * extractor is one; it is not a node Writable, hence the shape rather than the class).
- */
-export interface InspectorInput {
-  readonly destroyed: boolean;
-  /**
-   * Reads each chunk where it is (shared memory) and says when it is done with it: 'recycle' with the
-   * chunk's byteOffset. An inspector without this is given chunks of its own, to keep.
-   */
-  readonly recycles?: boolean;
-  write(chunk: Buffer): boolean;
-  end(chunk?: undefined): unknown;
-  on(event: 'drain' | 'close', fn: () => void): unknown;
-  on(event: 'recycle', fn: (offset: number) => void): unknown;
-  off(event: 'drain' | 'close', fn: () => void): unknown;
-  /** Stops the check when the upload fails for another reason. */
-  destroy(): unknown;
-}
-
-/** Checks a body while it streams; a rejection stops the upload at once. */
-export interface Inspection<T = unknown> { input: InspectorInput; result: Promise<T> }
+export type { Inspection, InspectorInput } from '../core/inspection.js';
 
 /**
  * What a store's upload action (`sysadm/image/upload`, `sysadm/iohyve/uploadiso`, `sysadm/dist/upload`)

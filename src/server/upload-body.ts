@@ -1,7 +1,7 @@
 import { collectYoung } from '../core/collect-young.js';
 import { drained } from '../core/drained.js';
 import { RpcError } from '../core/errors.js';
-import type { InspectorInput } from '../classes/uploads.js';
+import type { InspectorInput } from '../core/inspection.js';
 import { FileSink } from '../store/file-sink.js';
 
 /**

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { RpcError, type Reason } from '../../core/errors.js';
-import type { Inspection, InspectorInput } from '../../classes/uploads.js';
+import type { Inspection, InspectorInput } from '../../core/inspection.js';
 import type { Inspected, OvaLimits } from './ova.js';
 
 export type CheckRequest = { kind: 'data'; memory: SharedArrayBuffer; offset: number; length: number } | { kind: 'end' };
