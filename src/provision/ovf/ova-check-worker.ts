@@ -11,11 +11,11 @@ import { ovaInspector, type OvaLimits } from './ova.js';
 import type { CheckReply, CheckRequest } from './ova-check-thread.js';
 
 const port = parentPort!;
-// The feeder keeps the thread busy (ova-check-thread.ts's AHEAD): the parser itself need hold no more than a batch.
+// The feeder's batches (server/upload-body.ts) keep the thread busy: the parser itself need hold no more than one.
 const { input, result } = ovaInspector(workerData as OvaLimits, undefined, 1024 * 1024);
 const reply = (m: CheckReply) => port.postMessage(m);
 
-/** As on the main thread (collect-young.ts): batches are external memory V8 would otherwise keep long after the check is done with them. */
+/** As on the main thread (collect-young.ts): the copies are external memory V8 would otherwise keep long after the check is done with them. */
 const COLLECT_EVERY = 8 * 1024 * 1024;
 let sinceCollect = 0;
 
@@ -38,7 +38,7 @@ port.on('message', (m: CheckRequest) => {
   const copy = Buffer.allocUnsafeSlow(m.length);
   copy.set(new Uint8Array(m.memory, m.offset, m.length));
   // The feeder's batch is free once the parser has room for more.
-  const recycle = () => port.postMessage({ kind: 'recycle', offset: m.offset } satisfies CheckReply);
+  const recycle = () => reply({ kind: 'recycle', offset: m.offset });
   if (input.write(copy)) recycle();
   else void drained(input).then(recycle);
 });
