@@ -2,8 +2,6 @@ import { nanoid } from 'nanoid';
 import { conflict } from '../core/errors.js';
 import type { Inspection } from '../core/inspection.js';
 
-export type { Inspection, InspectorInput } from '../core/inspection.js';
-
 /**
  * What a store's upload action (`sysadm/image/upload`, `sysadm/iohyve/uploadiso`, `sysadm/dist/upload`)
  * decided, once it had checked the caller, the name and the permission: the HTTP transport

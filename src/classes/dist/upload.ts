@@ -8,7 +8,7 @@ import { taskKey } from '../../queue/task.js';
 import { DESCRIPTOR, DISC_FORMATS, DistStore } from '../../store/dist-store.js';
 import { uploadTemp } from '../../store/store-names.js';
 import { defineAction } from '../context.js';
-import type { Inspection } from '../uploads.js';
+import type { Inspection } from '../../core/inspection.js';
 
 /** A descriptor is a few lines of JSON; anything longer is not one. */
 const MAX_DESCRIPTOR_BYTES = 64 * 1024;

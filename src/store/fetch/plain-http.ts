@@ -10,6 +10,7 @@
  */
 import net from 'node:net';
 import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { refusedDestination } from './destinations.js';
 import { FetchError, abortedError, classify, seconds, sizeMismatch, stalledError, writeError, type FetchOptions, type FetchResult } from './common.js';
 
@@ -25,9 +26,9 @@ export function takesBlocks(out: Writable): out is BlockSink {
 }
 
 /**
- * Four 1 MiB blocks: reads fill one while up to three are being written. A block is written once
- * full (less than MIN_READ left), so a GiB takes about a thousand writes, not one per socket read:
- * each write is a trip to the thread pool and back.
+ * Four 1 MiB blocks, lent by the sink: reads fill one while up to three are being written. A block
+ * is written once full (less than MIN_READ left), so a GiB is about a thousand hand-overs to the
+ * sink's writer, not one per socket read.
  */
 const BLOCK = 1024 * 1024;
 const BLOCKS = 4;
@@ -164,10 +165,8 @@ export class PlainGet {
     else if (this.phase === 'body') this.resume();
     await done;
     // `out` may fail while finishing (its last writes): that error, not a hang.
-    await new Promise<void>((resolve, reject) => {
-      out.once('error', reject);
-      out.end(resolve);
-    }).catch((err: unknown) => {
+    out.end();
+    await finished(out).catch((err: unknown) => {
       throw writeError(err);
     });
     return { bytes: this.bytes, total };
